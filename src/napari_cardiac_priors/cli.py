@@ -1,0 +1,302 @@
+"""The ``cardiac-priors`` command.
+
+Every command exits 0 on success; bad input gives one line on stderr and exit status 2;
+an unexpected failure gives one line and status 1. Outputs are written atomically.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+from . import __version__
+from .errors import InputError
+
+EXIT_BAD_INPUT = 2
+EXIT_FAILURE = 1
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):  # one line, exit 2, as for every other bad input
+        raise InputError(f"{self.prog}: {message}")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="cardiac-priors", description="Cardiac MR analysis with anatomical priors.")
+    p.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    p.add_argument("-v", "--verbose", action="store_true", help="log progress to stderr")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    models = sub.add_parser("models", help="list, inspect and install models and atlas sets")
+    msub = models.add_subparsers(dest="models_command", required=True, parser_class=_Parser)
+    m = msub.add_parser("list", help="list the installed models")
+    m.add_argument("--json", action="store_true", help="print JSON")
+    m = msub.add_parser("info", help="show one model's manifest entry")
+    m.add_argument("name")
+    m.add_argument("--json", action="store_true", help="print JSON")
+    m = msub.add_parser("add", help="install a safetensors model into the user model folder")
+    m.add_argument("weights", help=".safetensors file")
+    m.add_argument("--manifest", required=True, help="JSON file with the manifest entry (name, version, task, ...)")
+    m.add_argument("--overwrite", action="store_true", help="replace an installed user model of the same name")
+    m = msub.add_parser("remove", help="remove a user model")
+    m.add_argument("name")
+
+    ph = sub.add_parser("phantom", help="generate phantom subjects (HR image, labels, landmarks; LR stacks)")
+    ph.add_argument("out_dir")
+    ph.add_argument("--n", type=int, default=1, help="number of subjects (default 1)")
+    ph.add_argument("--seed", type=int, default=0, help="seed of the set (default 0)")
+    ph.add_argument("--pathology", choices=["NOR", "DCM", "HCM", "MINF", "RV"],
+                    help="one pathology for all subjects (default: cycle through all five)")
+    ph.add_argument("--lr", action="store_true", help="also write the artefact-corrupted LR stacks")
+    ph.add_argument("--overwrite", action="store_true", help="replace existing phantom files")
+
+    ev = sub.add_parser("evaluate", help="Dice, HD95 and surface distance of predictions against references")
+    ev.add_argument("--pred", required=True, help="folder of predicted label maps (and landmark JSON)")
+    ev.add_argument("--gt", required=True, help="folder of reference label maps (and landmark JSON)")
+    ev.add_argument("--json", action="store_true", help="print JSON instead of a table")
+
+    me = sub.add_parser("measure", help="volumes (mL), masses (g) and ejection fractions of label maps")
+    me.add_argument("seg", nargs="+", help="label map files")
+    me.add_argument("--csv", help="write the table to this CSV file")
+
+    de = sub.add_parser("demo", help="napari with the plugin and sample data, or a headless run of the pipeline")
+    de.add_argument("--out", default="cardiac-priors-demo", help="output folder (default ./cardiac-priors-demo)")
+    de.add_argument("--headless", action="store_true", help="no viewer: run the pipeline and print a summary")
+    return p
+
+
+def main(argv=None) -> int:
+    """Entry point of the ``cardiac-priors`` console script."""
+    try:
+        args = build_parser().parse_args(argv)
+    except InputError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except SystemExit as e:  # --help / --version
+        return int(e.code or 0)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    handler = {
+        "models": _models, "phantom": _phantom, "evaluate": _evaluate, "measure": _measure, "demo": _demo,
+    }[args.command]
+    try:
+        return int(handler(args) or 0)
+    except (InputError, FileNotFoundError) as e:
+        print(f"cardiac-priors {args.command}: error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print(f"cardiac-priors {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as e:  # one line, not a traceback; -v shows it
+        if args.verbose:
+            logging.exception("unexpected failure")
+        print(f"cardiac-priors {args.command}: failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return EXIT_FAILURE
+
+
+# -- models --------------------------------------------------------------------------------
+def _models(args) -> int:
+    from . import registry
+
+    if args.models_command == "list":
+        entries = registry.list_models()
+        if args.json:
+            print(json.dumps([e.to_dict() for e in entries], indent=2))
+        elif not entries:
+            print("no models installed")
+        else:
+            for e in entries:
+                print(f"{e.name:24s} {e.version:8s} {e.task:18s} {e.license or '-':18s} {e.description}")
+    elif args.models_command == "info":
+        e = registry.get_model(args.name)
+        if args.json:
+            print(json.dumps(e.to_dict(), indent=2))
+        else:
+            for k, v in e.to_dict().items():
+                print(f"{k:13s} {json.dumps(v) if isinstance(v, (dict, list)) else v}")
+    elif args.models_command == "add":
+        try:
+            entry = json.loads(Path(args.manifest).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as err:
+            raise InputError(f"{args.manifest}: cannot read the manifest entry ({err})") from err
+        e = registry.add_model(args.weights, entry, overwrite=args.overwrite)
+        print(f"installed {e.name} {e.version} in {e.root}")
+    elif args.models_command == "remove":
+        registry.remove_model(args.name)
+        print(f"removed {args.name}")
+    return 0
+
+
+# -- phantom -------------------------------------------------------------------------------
+def _phantom(args) -> int:
+    from .phantom import PATHOLOGIES, make_subject, subject_seed, write_subject
+
+    if args.n < 1:
+        raise InputError(f"--n must be at least 1, got {args.n}")
+    out = Path(args.out_dir)
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out}: exists and is not a folder")
+    if not args.overwrite and out.is_dir():
+        clash = sorted(out.glob("phantom_[0-9][0-9][0-9]_*"))
+        wanted = {f"phantom_{i:03d}_" for i in range(args.n)}
+        clash = [c for c in clash if c.name[:12] in wanted]
+        if clash:
+            raise InputError(f"{clash[0]} exists; pass --overwrite to replace phantom files or choose another folder")
+    for i in range(args.n):
+        pathology = args.pathology or PATHOLOGIES[i % len(PATHOLOGIES)]
+        subject = make_subject(subject_seed(args.seed, i), pathology=pathology, lr=args.lr)
+        paths = write_subject(subject, out, i)
+        logging.getLogger(__name__).info("subject %d (%s): %d files", i, pathology, len(paths))
+    print(f"wrote {args.n} phantom subject(s) to {out}")
+    return 0
+
+
+# -- evaluate / measure ----------------------------------------------------------------------
+_LABEL_SUFFIXES = ("_seg", "_gt", "_labels", "_label", "_refined")
+
+
+def case_key(path) -> str:
+    """Name shared by a prediction and its reference.
+
+    The stem without its label suffix (``_seg``, ``_gt``, ``_labels``, ``_refined``) and then
+    without a trailing ``_image``: ``patient001_frame01_seg`` and ``patient001_frame01_gt``
+    share ``patient001_frame01``; ``phantom_000_ed_image_seg`` and ``phantom_000_ed_labels``
+    share ``phantom_000_ed``.
+    """
+    from .io import stem
+
+    key = stem(path)
+    for s in _LABEL_SUFFIXES:
+        if key.lower().endswith(s):
+            key = key[: -len(s)]
+            break
+    return key[: -len("_image")] if key.lower().endswith("_image") else key
+
+
+def _index(folder: Path, suffixes) -> dict:
+    from .io import full_suffix, is_labels_name
+
+    if not folder.is_dir():
+        raise InputError(f"{folder}: no such folder")
+    out = {}
+    for p in sorted(folder.iterdir()):
+        if p.is_file() and full_suffix(p) in suffixes and is_labels_name(p) and not p.name.startswith("."):
+            out.setdefault(case_key(p), p)
+    return out
+
+
+def _evaluate(args) -> int:
+    import math
+
+    import numpy as np
+
+    from .conventions import LANDMARK_NAMES
+    from .io import VOLUME_SUFFIXES, read_landmarks, read_volume
+    from .metrics import evaluate_labels, landmark_errors
+    from .volume import resample
+
+    pred_dir, gt_dir = Path(args.pred), Path(args.gt)
+    pred = _index(pred_dir, VOLUME_SUFFIXES)
+    gt = _index(gt_dir, VOLUME_SUFFIXES)
+    common = sorted(set(pred) & set(gt))
+    if not common:
+        raise InputError(f"no prediction in {pred_dir} matches a reference in {gt_dir} (names are matched without _seg/_gt/_labels)")
+    cases = {}
+    for key in common:
+        p = read_volume(pred[key], kind="labels")
+        g = read_volume(gt[key], kind="labels")
+        resampled = p.spatial_shape != g.spatial_shape or not np.allclose(p.affine, g.affine, atol=1e-4)
+        if resampled:
+            p = resample(p, g)
+        case = {"pred": pred[key].name, "gt": gt[key].name, "resampled": bool(resampled),
+                "structures": evaluate_labels(p.array, g.array, g.spacing)}
+        lp, lg = pred_dir / f"{key}_landmarks.json", gt_dir / f"{key}_landmarks.json"
+        if not lp.exists():
+            cands = sorted(pred_dir.glob(f"{key}*_landmarks.json"))
+            lp = cands[0] if cands else lp
+        if lp.exists() and lg.exists():
+            err = landmark_errors(read_landmarks(lp), read_landmarks(lg))
+            case["landmark_error_mm"] = {n: (None if math.isnan(e) else float(e)) for n, e in zip(LANDMARK_NAMES, err)}
+        cases[key] = case
+    summary = {}
+    for name in ("LV", "MYO", "RV", "RVW"):
+        rows = [c["structures"][name] for c in cases.values() if name in c["structures"]]
+        if rows:
+            summary[name] = {m: float(np.nanmean([r[m] for r in rows])) for m in ("dice", "hd", "hd95", "msd")}
+    result = {"n_cases": len(cases), "unmatched_pred": sorted(set(pred) - set(gt)), "cases": cases, "mean": summary}
+    if args.json:
+        print(json.dumps(result, indent=2))
+        return 0
+    print(f"{'case':28s} {'structure':9s} {'Dice':>6s} {'HD95 mm':>8s} {'MSD mm':>7s}")
+    for key, c in cases.items():
+        for name, m in c["structures"].items():
+            print(f"{key:28s} {name:9s} {m['dice']:6.3f} {m['hd95']:8.2f} {m['msd']:7.2f}")
+    for name, m in summary.items():
+        print(f"{'mean':28s} {name:9s} {m['dice']:6.3f} {m['hd95']:8.2f} {m['msd']:7.2f}")
+    return 0
+
+
+def _measure(args) -> int:
+    import csv
+    import io as _io
+
+    from .io import atomic_path, read_volume, stem
+    from .metrics import cardiac_measures, ejection_fraction
+
+    rows = []
+    for path in args.seg:
+        v = read_volume(path, kind="labels")
+        if v.is_cine:
+            raise InputError(f"{Path(path).name}: measure takes 3D label maps, not cine stacks")
+        rows.append({"file": Path(path).name, **cardiac_measures(v.array, v.spacing)})
+    # ejection fractions for ED/ES pairs whose names differ only by an "ed"/"es" token
+    by_stem = {stem(r["file"]).lower(): r for r in rows}
+    for s, r in by_stem.items():
+        tokens = s.split("_")
+        if "ed" in tokens:
+            other = by_stem.get("_".join("es" if t == "ed" else t for t in tokens))
+            if other is not None:
+                r["lv_ef"] = ejection_fraction(r["lv_ml"], other["lv_ml"])
+                r["rv_ef"] = ejection_fraction(r["rv_ml"], other["rv_ml"])
+    fields = ["file", "lv_ml", "myo_ml", "lv_mass_g", "rv_ml", "rvw_ml", "rv_mass_g", "lv_ef", "rv_ef"]
+    buf = _io.StringIO()
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    w.writeheader()
+    for r in rows:
+        w.writerow({k: (f"{r[k]:.2f}" if isinstance(r.get(k), float) else r.get(k, "")) for k in fields})
+    if args.csv:
+        with atomic_path(args.csv) as tmp:
+            tmp.write_text(buf.getvalue(), encoding="utf-8")
+        print(f"wrote {len(rows)} row(s) to {args.csv}")
+    else:
+        sys.stdout.write(buf.getvalue())
+    return 0
+
+
+# -- demo ------------------------------------------------------------------------------------
+def _has_display() -> bool:
+    if sys.platform.startswith("linux"):
+        return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+    return True
+
+
+def _demo(args) -> int:
+    from .demo import run_headless
+
+    if args.headless or not _has_display():
+        if not args.headless:
+            print("no display found: running the headless demo", file=sys.stderr)
+        summary = run_headless(args.out)
+        print(summary)
+        return 0
+    from ._napari.demo import run_viewer  # the one place where the CLI reaches the GUI
+
+    run_viewer()
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

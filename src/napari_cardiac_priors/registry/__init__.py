@@ -1,0 +1,245 @@
+"""The model library: a plain manifest of models and atlas sets, with sha256-checked safetensors.
+
+Bundled entries live in ``registry/manifest.json`` with their files in ``registry/weights/``;
+user entries live in a user directory (``$CARDIAC_PRIORS_HOME`` or the platform's user data
+folder) with their own ``manifest.json`` and are added with :func:`add_model` (the
+``cardiac-priors models add`` command), never by copying files by hand. Weights are
+safetensors only: loading never executes code, and a file whose hash does not match its
+manifest entry is refused with an error that names the model and the file.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+
+from ..errors import InputError
+from ..io._atomic import atomic_path
+
+BUNDLED_DIR = Path(__file__).parent
+MANIFEST_NAME = "manifest.json"
+TASKS = ("segmentation", "landmarks", "super-resolution", "shape-prior", "disentanglement", "atlas", "test")
+
+
+class RegistryError(InputError):
+    """A model that is unknown, whose file is missing, or whose hash does not match."""
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """One manifest entry: what a model is, what it expects and where its weights are.
+
+    ``input`` is the input contract (e.g. ``{"spacing": [sz, sy, sx], "size": [...],
+    "normalisation": "percentile_1_99"}``); ``labels`` maps output channel to canonical label
+    value; ``training`` records data, recipe and seed; ``license`` is the weights' licence
+    (ACDC-trained weights: CC BY-NC-SA 4.0 and the ACDC citation).
+    """
+
+    name: str
+    version: str
+    task: str
+    architecture: str
+    file: str
+    sha256: str
+    description: str = ""
+    config: dict = field(default_factory=dict)
+    labels: dict = field(default_factory=dict)
+    landmarks: list = field(default_factory=list)
+    input: dict = field(default_factory=dict)
+    training: dict = field(default_factory=dict)
+    license: str = ""
+    citation: str = ""
+    extra: dict = field(default_factory=dict)
+    #: folder that holds ``file`` (not stored in the manifest)
+    root: str = field(default="", compare=False)
+
+    @classmethod
+    def from_dict(cls, d: dict, *, root: str | os.PathLike = "") -> "ModelEntry":
+        known = {f.name for f in fields(cls)} - {"root"}
+        missing = {"name", "version", "task", "architecture", "file", "sha256"} - set(d)
+        if missing:
+            raise RegistryError(f"manifest entry {d.get('name', '?')!r} lacks {', '.join(sorted(missing))}")
+        extra = {k: v for k, v in d.items() if k not in known}
+        args = {k: v for k, v in d.items() if k in known}
+        if extra:
+            args["extra"] = {**args.get("extra", {}), **extra}
+        return cls(**args, root=str(root))
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d.pop("root")
+        return d
+
+    @property
+    def path(self) -> Path:
+        return Path(self.root) / self.file
+
+
+def user_dir() -> Path:
+    """The user model folder: ``$CARDIAC_PRIORS_HOME/models`` or the platform user data folder."""
+    env = os.environ.get("CARDIAC_PRIORS_HOME")
+    if env:
+        return Path(env) / "models"
+    import platformdirs
+
+    return Path(platformdirs.user_data_dir("napari-cardiac-priors", appauthor=False)) / "models"
+
+
+def _read_manifest(directory: Path) -> list[ModelEntry]:
+    path = directory / MANIFEST_NAME
+    if not path.is_file():
+        return []
+    try:
+        doc = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as e:
+        raise RegistryError(f"{path}: unreadable model manifest ({e})") from e
+    return [ModelEntry.from_dict(d, root=directory) for d in doc.get("models", [])]
+
+
+def _write_manifest(directory: Path, entries: list[ModelEntry]) -> None:
+    doc = {"models": [e.to_dict() for e in sorted(entries, key=lambda e: e.name)]}
+    with atomic_path(directory / MANIFEST_NAME) as tmp:
+        tmp.write_text(json.dumps(doc, indent=2) + "\n", encoding="utf-8")
+
+
+def list_models(*, task: str | None = None) -> list[ModelEntry]:
+    """Bundled and user models (and atlas sets), sorted by name; ``task`` filters."""
+    entries = _read_manifest(BUNDLED_DIR) + _read_manifest(user_dir())
+    if task is not None:
+        entries = [e for e in entries if e.task == task]
+    return sorted(entries, key=lambda e: e.name)
+
+
+def get_model(name: str) -> ModelEntry:
+    """The manifest entry called ``name``; :class:`RegistryError` lists the known names."""
+    for e in list_models():
+        if e.name == name:
+            return e
+    known = ", ".join(e.name for e in list_models()) or "none installed"
+    raise RegistryError(f"unknown model {name!r}; known models: {known}")
+
+
+def sha256_of(path: str | os.PathLike) -> str:
+    """Hex sha256 of a file."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def verified_path(entry: ModelEntry | str) -> Path:
+    """The weights file of ``entry`` after checking that it exists and its sha256 matches."""
+    entry = get_model(entry) if isinstance(entry, str) else entry
+    path = entry.path
+    if not path.is_file():
+        raise RegistryError(f"model {entry.name!r}: weights file {path} is missing")
+    digest = sha256_of(path)
+    if digest != entry.sha256:
+        raise RegistryError(
+            f"model {entry.name!r}: weights file {path.name} has sha256 {digest[:12]}..., "
+            f"the manifest expects {entry.sha256[:12]}...; the file is corrupt or was replaced"
+        )
+    return path
+
+
+def load_state_dict(entry: ModelEntry | str, *, device: str = "cpu") -> dict:
+    """Tensors of a model (safetensors, hash-checked) as a ``{name: torch.Tensor}`` dict."""
+    from safetensors.torch import load_file
+
+    entry = get_model(entry) if isinstance(entry, str) else entry
+    path = verified_path(entry)
+    try:
+        return load_file(str(path), device=str(device))
+    except Exception as e:  # safetensors raises its own error types for bad headers
+        raise RegistryError(f"model {entry.name!r}: cannot load {path.name} ({e})") from e
+
+
+def load_arrays(entry: ModelEntry | str) -> dict:
+    """Arrays of a model or atlas set (safetensors, hash-checked) as ``{name: np.ndarray}``."""
+    from safetensors.numpy import load_file
+
+    entry = get_model(entry) if isinstance(entry, str) else entry
+    path = verified_path(entry)
+    try:
+        return load_file(str(path))
+    except Exception as e:
+        raise RegistryError(f"model {entry.name!r}: cannot load {path.name} ({e})") from e
+
+
+def save_weights(tensors: dict, path: str | os.PathLike, *, metadata: dict | None = None) -> str:
+    """Write ``{name: tensor or array}`` as safetensors atomically; returns the file's sha256."""
+    import numpy as np
+
+    path = Path(path)
+    meta = {k: str(v) for k, v in (metadata or {}).items()}
+    with atomic_path(path) as tmp:
+        if tensors and all(isinstance(v, np.ndarray) for v in tensors.values()):
+            from safetensors.numpy import save_file
+
+            save_file({k: np.ascontiguousarray(v) for k, v in tensors.items()}, str(tmp), metadata=meta)
+        else:
+            from safetensors.torch import save_file
+
+            save_file({k: v.detach().contiguous().cpu() for k, v in tensors.items()}, str(tmp), metadata=meta)
+    return sha256_of(path)
+
+
+def add_model(weights: str | os.PathLike, entry: dict, *, directory: str | os.PathLike | None = None, overwrite: bool = False) -> ModelEntry:
+    """Install a safetensors file and its manifest entry into the user model folder.
+
+    ``entry`` holds the manifest fields (``name``, ``version``, ``task``, ``architecture``,
+    ...); ``file`` and ``sha256`` are set here. A name that is bundled, or already installed
+    without ``overwrite``, is refused.
+    """
+    weights = Path(weights)
+    if not weights.is_file():
+        raise RegistryError(f"{weights}: no such weights file")
+    if weights.suffix != ".safetensors":
+        raise RegistryError(f"{weights.name}: weights must be a .safetensors file")
+    name = entry.get("name")
+    if not name or not isinstance(name, str) or any(c in name for c in "/\\ "):
+        raise RegistryError(f"model name {name!r} must be a non-empty word without slashes or spaces")
+    if entry.get("task") not in TASKS:
+        raise RegistryError(f"model {name!r}: task must be one of {', '.join(TASKS)}")
+    if any(e.name == name for e in _read_manifest(BUNDLED_DIR)):
+        raise RegistryError(f"model {name!r} is bundled with the package; choose another name")
+    directory = Path(directory) if directory is not None else user_dir()
+    directory.mkdir(parents=True, exist_ok=True)
+    entries = _read_manifest(directory)
+    if any(e.name == name for e in entries) and not overwrite:
+        raise RegistryError(f"model {name!r} is already installed in {directory}; pass overwrite=True to replace it")
+    _check_safetensors(weights, name)
+    file = f"{name}.safetensors"
+    with atomic_path(directory / file) as tmp:
+        shutil.copyfile(weights, tmp)
+    new = ModelEntry.from_dict({**entry, "file": file, "sha256": sha256_of(directory / file)}, root=directory)
+    _write_manifest(directory, [e for e in entries if e.name != name] + [new])
+    return new
+
+
+def remove_model(name: str, *, directory: str | os.PathLike | None = None) -> None:
+    """Remove a user model (its manifest entry and file)."""
+    directory = Path(directory) if directory is not None else user_dir()
+    entries = _read_manifest(directory)
+    keep = [e for e in entries if e.name != name]
+    if len(keep) == len(entries):
+        raise RegistryError(f"model {name!r} is not installed in {directory}")
+    _write_manifest(directory, keep)
+    for e in entries:
+        if e.name == name:
+            e.path.unlink(missing_ok=True)
+
+
+def _check_safetensors(path: Path, name: str) -> None:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            list(f.keys())
+    except Exception as e:
+        raise RegistryError(f"model {name!r}: {path.name} is not a valid safetensors file ({e})") from e
