@@ -64,8 +64,7 @@ class LoadStackWidget(Container):
         self._open.enabled = False
         self._info.value = f"reading {path.name} ..."
         worker = create_worker(_read, path)
-        worker.returned.connect(lambda vol: self._show(vol, path))
-        worker.errored.connect(self._failed)
+        worker.returned.connect(lambda result: self._show(result[0], path) if result[1] is None else self._failed(result[1]))
         worker.finished.connect(lambda: setattr(self._open, "enabled", True))
         self.worker = worker
         worker.start()
@@ -101,6 +100,15 @@ class LoadStackWidget(Container):
 
 
 def _read(path: Path):
+    """Read in the worker thread -> ``(volume, None)`` or ``(None, error)``.
+
+    Errors are returned, not raised: napari 0.9's task-status hook on ``errored`` takes the
+    wrong number of arguments and would raise in the event loop (and superqt re-raises a
+    returned exception, hence the tuple).
+    """
     from ..io import read_volume
 
-    return read_volume(path)
+    try:
+        return read_volume(path), None
+    except Exception as e:  # noqa: BLE001 - shown to the user by _failed
+        return None, e

@@ -1,0 +1,43 @@
+# The two commands of the README: `make demo` and `make test`. Both set themselves up.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo demo-headless test test-fast lint sample-data screenshot benchmarks clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	# the CPU build of PyTorch first, so that nothing pulls the CUDA wheels
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e ".[qt,testing]"
+	touch $(STAMP)
+
+demo: $(STAMP)   ## napari with the plugin and sample data (headless pipeline when there is no display)
+	$(BIN)/cardiac-priors demo
+
+demo-headless: $(STAMP)
+	$(BIN)/cardiac-priors demo --headless
+
+lint: $(STAMP)
+	$(BIN)/lint-imports
+	$(BIN)/npe2 validate napari-cardiac-priors
+	$(BIN)/python -c "import sys, napari_cardiac_priors; heavy = [m for m in ('torch', 'napari', 'qtpy', 'SimpleITK', 'dask') if m in sys.modules]; sys.exit(f'import napari_cardiac_priors pulls in {heavy}' if heavy else 0)"
+
+test: $(STAMP) lint   ## the whole suite (GUI tests run under Xvfb through pytest-xvfb)
+	$(BIN)/python -m pytest -q --durations=10
+
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest -q -m "not gui"
+
+sample-data: $(STAMP)   ## regenerate the committed sample volumes
+	$(BIN)/cardiac-priors phantom sample_data --n 1 --seed 0 --pathology NOR --lr --overwrite
+
+screenshot: $(STAMP)   ## README screenshot: phantom LR stack with its HR labels, under Xvfb
+	xvfb-run -a -s "-screen 0 1400x900x24" $(BIN)/python benchmarks/screenshot.py docs/phantom_lr_hr.png
+
+benchmarks: $(STAMP)
+	$(BIN)/python benchmarks/bench_foundation.py
+
+clean:
+	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

@@ -1,0 +1,99 @@
+"""The `cardiac-priors` command: outputs, JSON, and one stderr line + non-zero exit for bad input."""
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from napari_cardiac_priors.cli import case_key, main
+from napari_cardiac_priors.io import read_volume, write_volume
+from napari_cardiac_priors.volume import Volume
+
+
+def run(capsys, *argv):
+    code = main([str(a) for a in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_console_script_is_installed():
+    r = subprocess.run([sys.executable, "-m", "napari_cardiac_priors.cli", "--version"], capture_output=True, text=True)
+    assert r.returncode == 0 and "cardiac-priors" in r.stdout
+
+
+def test_bad_arguments_one_line(capsys):
+    code, out, err = run(capsys, "segmentation-of-everything")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "invalid choice" in err
+    code, out, err = run(capsys, "phantom")
+    assert code == 2 and len(err.strip().splitlines()) == 1
+
+
+def test_models_list_and_info(capsys, tmp_path):
+    import torch
+
+    from napari_cardiac_priors import registry
+
+    registry.save_weights({"w": torch.ones(2)}, tmp_path / "m.safetensors")
+    (tmp_path / "entry.json").write_text(json.dumps({"name": "cli-tiny", "version": "0.1", "task": "test", "architecture": "none"}))
+    code, out, err = run(capsys, "models", "add", tmp_path / "m.safetensors", "--manifest", tmp_path / "entry.json")
+    assert code == 0, err
+    code, out, _ = run(capsys, "models", "list", "--json")
+    assert code == 0 and "cli-tiny" in [m["name"] for m in json.loads(out)]
+    code, out, _ = run(capsys, "models", "info", "cli-tiny", "--json")
+    assert json.loads(out)["sha256"] == registry.sha256_of(tmp_path / "m.safetensors")
+    code, out, err = run(capsys, "models", "info", "no-such-model")
+    assert code == 2 and "unknown model 'no-such-model'" in err and len(err.strip().splitlines()) == 1
+
+
+def test_case_key():
+    assert case_key("patient001_frame01_seg.nii.gz") == case_key("patient001_frame01_gt.nii.gz") == "patient001_frame01"
+    assert case_key("phantom_000_ed_image_seg.nii.gz") == case_key("phantom_000_ed_labels.nii.gz") == "phantom_000_ed"
+    assert case_key("phantom_000_ed_lr_image_seg.nii.gz") == case_key("phantom_000_ed_lr_labels.nii.gz")
+
+
+def _pair(tmp_path):
+    ref = np.zeros((8, 16, 16), np.uint8)
+    ref[2:6, 4:12, 4:10] = 1
+    ref[2:6, 4:12, 10:12] = 2
+    pred = ref.copy()
+    pred[2:6, 4:12, 9] = 2  # one column of LV called MYO
+    (tmp_path / "pred").mkdir()
+    (tmp_path / "gt").mkdir()
+    write_volume(Volume(pred, spacing=(2, 1.25, 1.25), kind="labels"), tmp_path / "pred" / "case1_seg.nii.gz")
+    write_volume(Volume(ref, spacing=(2, 1.25, 1.25), kind="labels"), tmp_path / "gt" / "case1_gt.nii.gz")
+    return pred, ref
+
+
+def test_evaluate(capsys, tmp_path):
+    pred, ref = _pair(tmp_path)
+    code, out, err = run(capsys, "evaluate", "--pred", tmp_path / "pred", "--gt", tmp_path / "gt", "--json")
+    assert code == 0, err
+    res = json.loads(out)
+    lv = res["cases"]["case1"]["structures"]["LV"]
+    assert lv["dice"] == pytest.approx(2 * 4 * 8 * 5 / (4 * 8 * 5 + 4 * 8 * 6))
+    assert res["mean"]["MYO"]["dice"] < 1.0
+    code, out, err = run(capsys, "evaluate", "--pred", tmp_path / "pred", "--gt", tmp_path / "nowhere")
+    assert code == 2 and "no such folder" in err
+
+
+def test_measure_with_ef(capsys, tmp_path):
+    ed = np.zeros((10, 10, 10), np.uint8)
+    ed[:8] = 1
+    es = np.zeros_like(ed)
+    es[:4] = 1
+    for name, arr in (("s_ed_seg.nii.gz", ed), ("s_es_seg.nii.gz", es)):
+        write_volume(Volume(arr, spacing=(1, 1, 1), kind="labels"), tmp_path / name)
+    code, out, err = run(capsys, "measure", tmp_path / "s_ed_seg.nii.gz", tmp_path / "s_es_seg.nii.gz", "--csv", tmp_path / "m.csv")
+    assert code == 0, err
+    rows = (tmp_path / "m.csv").read_text().splitlines()
+    assert rows[0].startswith("file,lv_ml") and "0.80" in rows[1] and rows[1].split(",")[7] == "50.00"
+
+
+def test_measure_bad_labels(capsys, tmp_path):
+    write_volume(Volume(np.full((3, 3, 3), 1200, np.int16), spacing=(1, 1, 1)), tmp_path / "img.nii.gz")
+    code, out, err = run(capsys, "measure", tmp_path / "img.nii.gz")
+    assert code == 2 and "unknown label values [1200]" in err and len(err.strip().splitlines()) == 1
+    code, out, err = run(capsys, "measure", tmp_path / "missing_seg.nii.gz")
+    assert code == 2 and "no such file" in err
