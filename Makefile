@@ -34,7 +34,7 @@ sample-data: $(STAMP)   ## regenerate the committed sample volumes
 	$(BIN)/cardiac-priors phantom sample_data --n 1 --seed 0 --pathology NOR --lr --overwrite
 
 screenshot: $(STAMP)   ## README screenshot: phantom LR stack with its HR labels, under Xvfb
-	xvfb-run -a -s "-screen 0 1400x900x24" $(BIN)/python benchmarks/screenshot.py docs/phantom_lr_hr.png
+	xvfb-run -a -s "-screen 0 1400x900x24" $(BIN)/python docs/make_screenshots.py docs
 
 benchmarks: $(STAMP)
 	$(BIN)/python benchmarks/bench_foundation.py
