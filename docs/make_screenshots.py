@@ -20,14 +20,17 @@ def main(out_dir: str) -> None:
     out.mkdir(parents=True, exist_ok=True)
     viewer = make_viewer()
     viewer.window._qt_window.resize(1400, 900)
-    labels = viewer.layers["phantom HR labels"]
+    labels, points = viewer.layers["phantom HR labels"], viewer.layers["landmarks"]
     lv = np.argwhere(labels.data == 1)
-    centre = labels.data_to_world(lv.mean(axis=0))
+    centre = np.asarray(labels.data_to_world(lv.mean(axis=0)))
+    # the mid-ventricular plane, where the insertion and lateral landmarks lie
+    centre[0] = points.data[list(points.features["name"]).index("rv_insert_anterior")][0]
     viewer.dims.set_point(range(3), centre)
     viewer.reset_view()
     QApplication.processEvents()
     viewer.screenshot(str(out / "napari_sax.png"), canvas_only=False)
     viewer.dims.order = (1, 0, 2)  # show (z, x): a long-axis cut through the LV centre
+    viewer.scene.camera.orientation2d = ("up", "right")  # base at the top, apex at the bottom
     viewer.reset_view()
     QApplication.processEvents()
     viewer.screenshot(str(out / "napari_long_axis.png"), canvas_only=True)

@@ -97,3 +97,24 @@ def test_measure_bad_labels(capsys, tmp_path):
     assert code == 2 and "unknown label values [1200]" in err and len(err.strip().splitlines()) == 1
     code, out, err = run(capsys, "measure", tmp_path / "missing_seg.nii.gz")
     assert code == 2 and "no such file" in err
+
+
+def test_phantom_command_and_overwrite_guard(capsys, tmp_path):
+    code, out, err = run(capsys, "phantom", tmp_path / "p", "--n", 2, "--seed", 3, "--lr")
+    assert code == 0, err
+    names = sorted(p.name for p in (tmp_path / "p").iterdir())
+    assert len(names) == 2 * 2 * 6 and "phantom_001_es_lr_labels.nii.gz" in names
+    info = json.loads((tmp_path / "p" / "phantom_001_ed_info.json").read_text())
+    assert info["pathology"] == "DCM"  # subjects cycle NOR, DCM, HCM, MINF, RV
+    before = (tmp_path / "p" / "phantom_000_ed_image.nii.gz").read_bytes()
+    code, out, err = run(capsys, "phantom", tmp_path / "p", "--n", 1, "--seed", 4)
+    assert code == 2 and "--overwrite" in err and len(err.strip().splitlines()) == 1
+    assert (tmp_path / "p" / "phantom_000_ed_image.nii.gz").read_bytes() == before
+    code, out, err = run(capsys, "phantom", tmp_path / "q", "--n", 0)
+    assert code == 2 and "--n must be at least 1" in err
+
+
+def test_demo_headless(capsys, tmp_path):
+    code, out, err = run(capsys, "demo", "--headless", "--out", tmp_path / "demo")
+    assert code == 0, err
+    assert "EF" in out and "Dice" in out and (tmp_path / "demo" / "phantom_000_ed_lr_image.nii.gz").exists()

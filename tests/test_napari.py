@@ -145,3 +145,20 @@ def test_landmark_points_round_trip(make_napari_viewer, tmp_path, suffix):
     np.testing.assert_allclose(points.data[:, ::-1], pos)  # napari world is reversed RAS
     viewer.layers.save(str(tmp_path / f"saved{suffix}"), selected=False, plugin=PLUGIN)
     np.testing.assert_allclose(read_landmarks(tmp_path / f"saved{suffix}").positions, pos)
+
+
+def test_sample_data_lr_and_hr_overlay(make_napari_viewer):
+    viewer = make_napari_viewer()
+    viewer.open_sample(PLUGIN, "phantom_lr")
+    lr, hr, points = viewer.layers["phantom LR image"], viewer.layers["phantom HR labels"], viewer.layers["landmarks"]
+    np.testing.assert_allclose(lr.scale, (10.0, 1.25, 1.25))
+    np.testing.assert_allclose(hr.scale, (2.0, 1.25, 1.25))
+    assert len(points.data) == 6
+    # the mitral valve point lies on the basal face of the HR LV cavity (world -> HR data index)
+    mv = points.data[list(points.features["name"]).index("mitral_valve")]
+    z, y, x = np.round(hr.world_to_data(mv)).astype(int)
+    assert hr.data[z, y, x] != 1 and (hr.data[z - 2 : z + 2, y, x] == 1).any()
+    # LR slice planes lie on HR slice planes: LR world z positions are HR world z positions
+    lr_z = [lr.data_to_world((k, 0, 0))[0] for k in range(lr.data.shape[0])]
+    hr_index_z = [(z - hr.data_to_world((0, 0, 0))[0]) / 2.0 for z in lr_z]
+    np.testing.assert_allclose(hr_index_z, np.round(hr_index_z), atol=1e-6)

@@ -79,7 +79,7 @@ def landmarks_layer_data(landmarks: Landmarks, *, name: str = "landmarks") -> tu
         "features": features,
         "face_color": colors,
         "border_color": "white",
-        "size": 6,
+        "size": 7,
         "text": {"string": "{name}", "size": 9, "color": "white", "anchor": "upper_left"},
         "ndim": 3,
     }

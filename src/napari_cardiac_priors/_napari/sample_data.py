@@ -11,9 +11,9 @@ PATHOLOGY = "NOR"
 
 
 def _subject():
-    from ..phantom import make_subject
+    from ..phantom import make_subject, subject_seed
 
-    return make_subject(SEED, pathology=PATHOLOGY, lr=True)["ed"]
+    return make_subject(subject_seed(SEED, 0), pathology=PATHOLOGY, lr=True)["ed"]
 
 
 def phantom_hr() -> list:
