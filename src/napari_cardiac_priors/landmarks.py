@@ -84,3 +84,168 @@ class Landmarks:
             for n, p, ok in zip(self.names, self.positions, self.valid)
         )
         return f"Landmarks({rows})"
+
+
+# -- helpers shared by the phantom's exact landmarks and the label-map rules ------------------
+def first_false(mask: np.ndarray) -> np.ndarray:
+    """Index of the first False along the last axis (the axis length where all are True)."""
+    n = mask.shape[-1]
+    idx = np.argmin(mask, axis=-1)
+    return np.where(mask.all(axis=-1), n, idx)
+
+
+def longest_run(flags: np.ndarray) -> tuple[int, int] | None:
+    """``(start, end)`` indices (inclusive, circular) of the longest run of True in ``flags``."""
+    n = flags.size
+    if not flags.any():
+        return None
+    if flags.all():
+        return 0, n - 1
+    shift = int(np.argmin(flags))  # start the scan on a False so that no run wraps
+    f = np.roll(flags, -shift)
+    best, start = (0, 0), None
+    for i, v in enumerate(np.append(f, False)):
+        if v and start is None:
+            start = i
+        elif not v and start is not None:
+            if i - start > best[0]:
+                best = (i - start, start)
+            start = None
+    length, s = best
+    return (s + shift) % n, (s + length - 1 + shift) % n
+
+
+# -- landmarks derived from a label map -----------------------------------------------------
+_N_RAYS = 360
+_STEP_MM = 0.25
+
+
+def derive_from_labels(labels, spacing=None, *, affine=None) -> Landmarks:
+    """The six landmarks measured on a bi-ventricular label map (for data without annotations).
+
+    ``labels`` is a labels :class:`~napari_cardiac_priors.volume.Volume`, or a canonical
+    ``(z, y, x)`` array with ``spacing`` ``(sz, sy, sx)`` mm (and optionally its NIfTI
+    ``affine``). Slices (constant z) are the short-axis planes. Positions are world RAS mm.
+
+    The rules mirror the phantom's exact landmarks (:mod:`..phantom.landmark_rules`):
+
+    - ``apex``: centroid of the myocardium on the most apical slice holding myocardium; the
+      base is the end towards which the LV cavity opens to background (the apex is capped).
+    - ``mitral_valve``: centroid of the LV cavity voxels whose neighbour towards the base is
+      background (the open basal face of the cavity).
+    - mid-ventricular slice: the slice nearest half way between apex and mitral valve; the
+      line apex - mitral valve crosses it at ``P``. In that slice, along 360 rays from ``P``:
+    - ``rv_insert_anterior`` / ``rv_insert_inferior``: the ends of the longest arc of the LV
+      epicardium that the RV cavity touches, on the epicardium; anterior has the larger
+      world y (the more anterior one).
+    - ``rv_lateral``: the RV cavity point farthest along the direction from ``P`` to the RV
+      cavity's centroid (the turning point of the RV free wall).
+    - ``lv_lateral``: on the ray from ``P`` away from the RV cavity's centroid, the midpoint
+      between endocardium and epicardium.
+
+    A landmark that cannot be measured (no LV, no RV in the mid slice) is NaN with a warning.
+    """
+    import warnings
+
+    from .conventions import BACKGROUND, LV, MYO, RV
+    from .volume import Volume
+
+    vol = labels if isinstance(labels, Volume) else Volume(np.asarray(labels), spacing=spacing, affine=affine, kind="labels")
+    if vol.is_cine:
+        raise ValueError("derive_from_labels takes one frame (z, y, x), not a cine stack")
+    lab = vol.array
+    n = len(LANDMARK_NAMES)
+    pos = np.full((n, 3), np.nan)  # array index coordinates (z, y, x) until the end
+
+    def result():
+        world = vol.index_to_world(pos)
+        conf = np.where(np.isfinite(world[:, 0]), 1.0, np.nan)
+        return Landmarks(world, conf, ("derived",) * n)
+
+    in_lv = (lab == LV) | (lab == MYO)
+    lv_z = np.nonzero(in_lv.any(axis=(1, 2)))[0]
+    if lv_z.size == 0:
+        warnings.warn("derive_from_labels: no LV in the label map; all landmarks are NaN", stacklevel=2)
+        return result()
+    # the base is the end where the cavity opens to background along z (the apex is capped)
+    cavity = lab == LV
+    open_up = np.count_nonzero(cavity[:-1] & (lab[1:] == BACKGROUND)) + np.count_nonzero(cavity[-1])
+    open_down = np.count_nonzero(cavity[1:] & (lab[:-1] == BACKGROUND)) + np.count_nonzero(cavity[0])
+    apical_low = open_up >= open_down
+    to_base = 1 if apical_low else -1
+
+    myo_z = np.nonzero((lab == MYO).any(axis=(1, 2)))[0]
+    wall = lab == MYO if myo_z.size else in_lv
+    wall_z = myo_z if myo_z.size else lv_z
+    k_apex = int(wall_z[0] if apical_low else wall_z[-1])
+    yx = np.argwhere(wall[k_apex]).mean(axis=0)
+    pos[LANDMARK_NAMES.index("apex")] = [k_apex, *yx]
+
+    beyond = np.full_like(cavity, True)  # the basal neighbour is background (or outside)
+    if to_base > 0:
+        beyond[:-1] = lab[1:] == BACKGROUND
+    else:
+        beyond[1:] = lab[:-1] == BACKGROUND
+    face = np.argwhere(cavity & beyond)
+    if face.size == 0:
+        warnings.warn("derive_from_labels: no open basal face of the LV cavity; mitral_valve is NaN", stacklevel=2)
+        return result()
+    mv = face.mean(axis=0) + [0.5 * to_base, 0.0, 0.0]  # on the face, half a slice up
+    pos[LANDMARK_NAMES.index("mitral_valve")] = mv
+
+    apex = pos[LANDMARK_NAMES.index("apex")]
+    k = int(np.clip(np.round(0.5 * (apex[0] + mv[0])), 0, lab.shape[0] - 1))
+    t = 0.0 if mv[0] == apex[0] else (k - apex[0]) / (mv[0] - apex[0])
+    p = apex[1:] + t * (mv[1:] - apex[1:])  # (y, x) index of P in slice k
+    sl = lab[k]
+    _, sy, sx = vol.spacing
+
+    def sample(points_mm):  # points_mm (..., 2) offsets (dy, dx) in mm from P -> labels
+        iy = np.round(p[0] + points_mm[..., 0] / sy).astype(int)
+        ix = np.round(p[1] + points_mm[..., 1] / sx).astype(int)
+        ok = (iy >= 0) & (iy < sl.shape[0]) & (ix >= 0) & (ix < sl.shape[1])
+        out = np.zeros(iy.shape, sl.dtype)
+        out[ok] = sl[iy[ok], ix[ok]]
+        return out
+
+    def index_of(offset_mm):
+        return [k, p[0] + offset_mm[0] / sy, p[1] + offset_mm[1] / sx]
+
+    r_max = float(np.hypot(sl.shape[0] * sy, sl.shape[1] * sx))
+    rho = (np.arange(int(r_max / _STEP_MM)) + 0.5) * _STEP_MM
+    phi = (np.arange(_N_RAYS) + 0.5) * (2 * np.pi / _N_RAYS)
+    dirs = np.stack([np.sin(phi), np.cos(phi)], axis=-1)  # (dy, dx)
+    ray = sample(rho[None, :, None] * dirs[:, None, :])  # (rays, samples)
+    is_rv = ray == RV
+    if not is_rv.any():
+        warnings.warn(f"derive_from_labels: no RV cavity in the mid-ventricular slice {k}; RV landmarks are NaN", stacklevel=2)
+    else:
+        # lv_lateral: away from the RV centroid
+        pts = rho[None, :, None] * dirs[:, None, :]
+        w = is_rv * rho[None, :]
+        c = np.einsum("ij,ijk->k", w, pts) / w.sum()
+        d = -c / max(np.linalg.norm(c), 1e-9)
+        line = sample(rho[:, None] * d[None, :])
+        endo = rho[min(int(first_false(line == LV)), rho.size - 1)]
+        epi = rho[min(int(first_false((line == LV) | (line == MYO))), rho.size - 1)]
+        if (line[0] in (LV, MYO)) and epi > endo:
+            pos[LANDMARK_NAMES.index("lv_lateral")] = index_of(0.5 * (endo + epi - _STEP_MM) * d)
+        # rv_lateral: the outermost RV sample farthest along the direction P -> RV centroid
+        last = rho.size - 1 - np.argmax(is_rv[:, ::-1], axis=1)
+        rays = np.nonzero(is_rv.any(axis=1))[0]
+        outer = (rho[last[rays]] + 0.5 * _STEP_MM)[:, None] * dirs[rays]
+        pos[LANDMARK_NAMES.index("rv_lateral")] = index_of(outer[int(np.argmax(outer @ -d))])
+        # insertion points: ends of the longest arc where the RV touches the epicardium
+        j = first_false((ray == LV) | (ray == MYO))
+        outside = ray[np.arange(_N_RAYS), np.minimum(j, rho.size - 1)]
+        touches = (outside == RV) & (j > 0) & (j < rho.size)
+        run = longest_run(touches)
+        if run is None:
+            warnings.warn("derive_from_labels: the RV cavity does not touch the LV epicardium in the mid slice", stacklevel=2)
+        else:
+            ins = [index_of((rho[j[e]] - 0.5 * _STEP_MM) * dirs[e]) for e in run]
+            world_y = vol.index_to_world(np.array(ins))[:, 1]
+            ant, inf = (ins[0], ins[1]) if world_y[0] >= world_y[1] else (ins[1], ins[0])
+            pos[LANDMARK_NAMES.index("rv_insert_anterior")] = ant
+            pos[LANDMARK_NAMES.index("rv_insert_inferior")] = inf
+    return result()

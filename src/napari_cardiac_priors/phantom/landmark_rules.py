@@ -16,7 +16,8 @@ axial plane (constant z), the short-axis slice of the stack.
    epicardium that the RV cavity touches (the RV cavity is the first thing outside the
    epicardium along the ray from ``P``), taken on the epicardium; anterior is the one with the
    larger world y. If the RV touches several arcs, the longest one counts.
-5. ``rv_lateral``: the point of the RV cavity farthest (in-plane) from ``P``.
+5. ``rv_lateral``: the RV cavity point farthest along the direction from ``P`` to the RV
+   cavity's area centroid in this plane (the turning point of the RV free wall).
 6. ``lv_lateral``: on the ray from ``P`` pointing away from the RV cavity's area centroid (in
    this plane), the midpoint between the endocardium and the epicardium.
 
@@ -30,7 +31,7 @@ import warnings
 import numpy as np
 
 from ..conventions import LANDMARK_NAMES, LV, MYO, RV
-from ..landmarks import Landmarks
+from ..landmarks import Landmarks, first_false, longest_run
 from .anatomy import THETA, HeartFrame, PhaseGeometry, label_points
 
 _N_RAYS = 720
@@ -75,34 +76,6 @@ def _boundary(geom, frame, origin, dirs, inside_lo, outside_hi, inside, n_iter: 
     return 0.5 * (lo + hi)
 
 
-def _first_false(mask: np.ndarray) -> np.ndarray:
-    """Index of the first False along the last axis (its length where all True)."""
-    n = mask.shape[-1]
-    idx = np.argmin(mask, axis=-1)
-    return np.where(mask.all(axis=-1), n, idx)
-
-
-def _longest_run(flags: np.ndarray) -> tuple[int, int] | None:
-    """(start, end) indices (inclusive, circular) of the longest run of True in ``flags``."""
-    n = flags.size
-    if not flags.any():
-        return None
-    if flags.all():
-        return 0, n - 1
-    shift = int(np.argmin(flags))  # start the scan on a False so that no run wraps
-    f = np.roll(flags, -shift)
-    best, start = (0, None), None
-    for i, v in enumerate(np.append(f, False)):
-        if v and start is None:
-            start = i
-        elif not v and start is not None:
-            if i - start > best[0]:
-                best = (i - start, start)
-            start = None
-    length, s = best
-    return (s + shift) % n, (s + length - 1 + shift) % n
-
-
 def _in_lv(lab):
     return (lab == LV) | (lab == MYO)
 
@@ -119,7 +92,7 @@ def phantom_landmarks(geom: PhaseGeometry, frame: HeartFrame) -> Landmarks:
     lab = _labels_at(geom, frame, centre + rho[None, :, None] * dirs[:, None, :])
 
     # Epicardium along every ray, then what lies just outside it.
-    k = _first_false(_in_lv(lab))
+    k = first_false(_in_lv(lab))
     lo = np.where(k > 0, rho[np.maximum(k - 1, 0)], 0.0)
     hi = np.where(k < rho.size, rho[np.minimum(k, rho.size - 1)], _R_MAX)
     epi = _boundary(geom, frame, centre, dirs, lo, hi, _in_lv)
@@ -143,22 +116,23 @@ def phantom_landmarks(geom: PhaseGeometry, frame: HeartFrame) -> Landmarks:
     lab_d = _labels_at(geom, frame, centre + fine[:, None] * d)
     ends = []
     for inside in (lambda lb: lb == LV, _in_lv):
-        j = int(_first_false(inside(lab_d)))
+        j = int(first_false(inside(lab_d)))
         lo_, hi_ = (fine[j - 1] if j > 0 else 0.0), (fine[j] if j < fine.size else _R_MAX)
         ends.append(_boundary(geom, frame, centre, d, [lo_], [hi_], inside)[0])
     positions[LANDMARK_NAMES.index("lv_lateral")] = centre + 0.5 * (ends[0] + ends[1]) * d[0]
 
-    # RV lateral: the outermost RV sample over all rays, refined along its ray.
+    # RV lateral: the outermost RV sample farthest along centre -> RV centroid, refined along its ray.
     last = rho.size - 1 - np.argmax(is_rv[:, ::-1], axis=1)
-    last = np.where(is_rv.any(axis=1), last, -1)
-    i = int(np.argmax(np.where(last >= 0, rho[last], -1.0)))
-    j = int(last[i])
+    rays = np.nonzero(is_rv.any(axis=1))[0]
+    outer = rho[last[rays], None] * dirs[rays, :2]
+    k = int(np.argmax(outer @ -d[0, :2]))
+    i, j = int(rays[k]), int(last[rays[k]])
     hi_ = rho[j + 1] if j + 1 < rho.size else _R_MAX
     r_out = _boundary(geom, frame, centre, dirs[i:i + 1], [rho[j]], [hi_], lambda lb: lb == RV)[0]
     positions[LANDMARK_NAMES.index("rv_lateral")] = centre + r_out * dirs[i]
 
     # Insertion points: the ends of the longest arc where the RV cavity touches the epicardium.
-    run = _longest_run(touches_rv)
+    run = longest_run(touches_rv)
     if run is None:
         warnings.warn("phantom: the RV cavity does not touch the LV in the mid-ventricular plane", stacklevel=2)
     else:
