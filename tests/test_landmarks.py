@@ -64,3 +64,36 @@ def test_acdc_labels_give_landmarks(acdc_root):
         warnings.simplefilter("ignore")
         found = [derive_from_labels(p.labels("ed")).valid.all() for p in iter_patients(acdc_root, ids=range(1, 101, 9))]
     assert all(found)
+
+
+def test_target_and_extraction_round_trip():
+    """Balls around known landmarks, turned into probabilities, give the landmarks back."""
+    from napari_cardiac_priors.landmarks import from_probabilities, landmark_target
+
+    ph = make_subject(11, pathology="NOR")["ed"]
+    target = landmark_target(ph.landmarks, ph.labels, radius_mm=4.0)
+    assert set(np.unique(target)) == set(range(7))
+    # a ball of 4 mm on a 2 x 1.25 x 1.25 grid holds roughly 4/3 pi 64 / 3.125 ~ 86 voxels
+    assert 40 < np.count_nonzero(target == 5) < 130
+    prob = np.zeros((7, *target.shape), np.float32)
+    prob[0] = 0.6
+    for k in range(1, 7):
+        prob[k][target == k] = 0.9
+    lm = from_probabilities(prob, ph.labels)
+    err = landmark_errors(lm, ph.landmarks)
+    assert np.all(err < 1.0), err  # voxel-centre centroid of a ball: sub-voxel
+    assert lm.source == ("model",) * 6 and np.allclose(lm.confidence, 0.9)
+
+
+def test_extraction_keeps_largest_cluster_and_nans_missing():
+    from napari_cardiac_priors.landmarks import from_probabilities
+
+    ref = Volume(np.zeros((10, 20, 20)), spacing=(2, 1, 1))
+    prob = np.zeros((7, 10, 20, 20), np.float32)
+    prob[0] = 0.5
+    prob[1, 4:6, 4:7, 4:7] = 0.8  # the true cluster (18 voxels)
+    prob[1, 8, 15, 15] = 0.99  # a stray voxel
+    with pytest.warns(UserWarning, match="rv_lateral, rv_insert_inferior, lv_lateral, apex, mitral_valve"):
+        lm = from_probabilities(prob, ref)
+    np.testing.assert_allclose(ref.world_to_index(lm.positions[0]), [4.5, 5, 5])
+    assert lm.valid.tolist() == [True] + [False] * 5 and lm.confidence[0] == pytest.approx(0.8)

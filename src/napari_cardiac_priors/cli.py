@@ -54,6 +54,22 @@ def build_parser() -> argparse.ArgumentParser:
     ph.add_argument("--lr", action="store_true", help="also write the artefact-corrupted LR stacks")
     ph.add_argument("--overwrite", action="store_true", help="replace existing phantom files")
 
+    sg = sub.add_parser("segment", help="segment short-axis stacks (labels and, for SSLLN models, landmarks)")
+    sg.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or DICOM folders")
+    sg.add_argument("--model", required=True, help="model name (see `cardiac-priors models list`)")
+    sg.add_argument("--out", required=True, help="output folder")
+    sg.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")
+    sg.add_argument("--frame", type=int, help="frame of a cine (4D) input")
+    sg.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+
+    tr = sub.add_parser("train", help="train a model from a recipe (reproducible, resumable)")
+    tr.add_argument("recipe", help="recipe name, e.g. sslln-acdc")
+    tr.add_argument("--data", help="data folder (ACDC: the folder holding training/)")
+    tr.add_argument("--out", help="output folder (default training_runs/RECIPE)")
+    tr.add_argument("--epochs", type=int, help="number of epochs (default: the recipe's)")
+    tr.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    tr.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+
     ev = sub.add_parser("evaluate", help="Dice, HD95 and surface distance of predictions against references")
     ev.add_argument("--pred", required=True, help="folder of predicted label maps (and landmark JSON)")
     ev.add_argument("--gt", required=True, help="folder of reference label maps (and landmark JSON)")
@@ -80,7 +96,8 @@ def main(argv=None) -> int:
         return int(e.code or 0)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     handler = {
-        "models": _models, "phantom": _phantom, "evaluate": _evaluate, "measure": _measure, "demo": _demo,
+        "models": _models, "phantom": _phantom, "segment": _segment, "train": _train,
+        "evaluate": _evaluate, "measure": _measure, "demo": _demo,
     }[args.command]
     try:
         return int(handler(args) or 0)
@@ -151,6 +168,65 @@ def _phantom(args) -> int:
         paths = write_subject(subject, out, i)
         logging.getLogger(__name__).info("subject %d (%s): %d files", i, pathology, len(paths))
     print(f"wrote {args.n} phantom subject(s) to {out}")
+    return 0
+
+
+# -- segment / train -----------------------------------------------------------------------
+def _segment(args) -> int:
+    import warnings
+
+    from .inference import load_model, resolve_device, segment
+    from .io import read_volume, stem, write_landmarks, write_volume
+
+    device = resolve_device(args.device)
+    model = load_model(args.model, device=device)
+    out = Path(args.out)
+    failed = 0
+    for path in args.inputs:
+        name = stem(path)
+        seg_path, lm_path = out / f"{name}_seg.nii.gz", out / f"{name}_landmarks.json"
+        try:
+            if not args.overwrite and (seg_path.exists() or lm_path.exists()):
+                raise InputError(f"{seg_path if seg_path.exists() else lm_path} exists; pass --overwrite to replace it")
+            volume = read_volume(path, kind="image")
+            if volume.is_cine:
+                if args.frame is None:
+                    raise InputError(f"{Path(path).name} is a cine stack of {volume.shape[0]} frames; choose one with --frame")
+                volume = volume.frame(args.frame)
+            with warnings.catch_warnings(record=True) as caught:
+                warnings.simplefilter("always")
+                result = segment(volume, model)
+            for w in caught:
+                print(f"cardiac-priors segment: warning: {Path(path).name}: {w.message}", file=sys.stderr)
+            write_volume(result.labels, seg_path)
+            if result.landmarks is not None:
+                write_landmarks(result.landmarks, lm_path)
+            print(f"{Path(path).name}: {seg_path.name} ({result.info['total_seconds']:.2f} s)")
+        except (InputError, IndexError) as e:
+            print(f"cardiac-priors segment: error: {e}", file=sys.stderr)
+            failed += 1
+    return EXIT_BAD_INPUT if failed else 0
+
+
+def _train(args) -> int:
+    from .inference import resolve_device
+    from .training.loop import train
+    from .training.recipes import get_recipe
+
+    recipe = get_recipe(args.recipe)
+    out = Path(args.out or Path("training_runs") / recipe.name)
+
+    def progress(info):
+        if info["event"] == "data":
+            print(f"data: {info['train']} training and {info['val']} validation cases ({info['seconds']:.0f} s)", flush=True)
+        else:
+            val = info.get("val", {})
+            extra = f", validation Dice {val['dice_mean']:.3f}" if val else ""
+            print(f"epoch {info['epoch']}: loss {info['loss']:.4f} ({info['seconds']:.0f} s){extra}", flush=True)
+
+    weights = train(recipe, out, data_root=args.data, epochs=args.epochs, resume=args.resume,
+                    device=resolve_device(args.device), progress=progress)
+    print(f"model written to {weights}; its manifest entry to {weights.parent / 'manifest_entry.json'}")
     return 0
 
 

@@ -249,3 +249,73 @@ def derive_from_labels(labels, spacing=None, *, affine=None) -> Landmarks:
             pos[LANDMARK_NAMES.index("rv_insert_anterior")] = ant
             pos[LANDMARK_NAMES.index("rv_insert_inferior")] = inf
     return result()
+
+
+# -- landmark label volumes: targets for a landmark head, and points from its output -----------
+def landmark_target(landmarks: Landmarks, reference, *, radius_mm: float = 4.0) -> np.ndarray:
+    """A ``(z, y, x)`` uint8 volume on the grid of ``reference`` (a Volume): landmark ``k``
+    (1-6, in ``LANDMARK_NAMES`` order) marks the voxels within ``radius_mm`` of its position
+    (a ball in mm, so anisotropic grids are handled), the nearest landmark winning where balls
+    overlap; the voxel nearest each landmark is always marked. NaN landmarks mark nothing.
+    """
+    shape = reference.spatial_shape
+    spacing = np.asarray(reference.spacing)
+    out = np.zeros(shape, np.uint8)
+    best = np.full(shape, np.inf)
+    for k, (p, ok) in enumerate(zip(landmarks.positions, landmarks.valid), start=1):
+        if not ok:
+            continue
+        c = reference.world_to_index(p)
+        r = np.ceil(radius_mm / spacing).astype(int)
+        lo = np.maximum(np.floor(c).astype(int) - r, 0)
+        hi = np.minimum(np.ceil(c).astype(int) + r + 1, shape)
+        if np.any(hi <= lo):
+            continue  # outside the grid
+        zz, yy, xx = np.meshgrid(*(np.arange(a, b) for a, b in zip(lo, hi)), indexing="ij")
+        d = np.sqrt(((zz - c[0]) * spacing[0]) ** 2 + ((yy - c[1]) * spacing[1]) ** 2 + ((xx - c[2]) * spacing[2]) ** 2)
+        box = tuple(slice(a, b) for a, b in zip(lo, hi))
+        nearest = d == d.min()
+        win = ((d <= radius_mm) | nearest) & (d < best[box])
+        out[box][win] = k
+        best[box][win] = d[win]
+    return out
+
+
+def from_probabilities(prob: np.ndarray, reference) -> Landmarks:
+    """Landmarks from landmark-head probabilities ``(7, z, y, x)`` (background + six) on the grid
+    of ``reference`` (a Volume).
+
+    For each landmark: the voxels where it is the most probable class, their largest
+    26-connected cluster, and that cluster's probability-weighted centroid (world mm).
+    ``confidence`` is the highest probability in the cluster. A landmark with no voxel is NaN,
+    with one warning naming the missing landmarks (never a made-up point).
+    """
+    import warnings
+
+    from scipy import ndimage
+
+    prob = np.asarray(prob)
+    n = len(LANDMARK_NAMES)
+    if prob.ndim != 4 or prob.shape[0] != n + 1:
+        raise ValueError(f"prob must be ({n + 1}, z, y, x), got {prob.shape}")
+    winner = prob.argmax(axis=0)
+    pos = np.full((n, 3), np.nan)
+    conf = np.full(n, np.nan)
+    missing = []
+    structure = np.ones((3, 3, 3), bool)
+    for k in range(1, n + 1):
+        mask = winner == k
+        if not mask.any():
+            missing.append(LANDMARK_NAMES[k - 1])
+            continue
+        lab, count = ndimage.label(mask, structure=structure)
+        if count > 1:
+            sizes = np.bincount(lab.ravel())[1:]
+            mask = lab == (1 + int(np.argmax(sizes)))
+        idx = np.argwhere(mask)
+        w = prob[k][mask]
+        pos[k - 1] = reference.index_to_world((idx * w[:, None]).sum(0) / w.sum())
+        conf[k - 1] = float(w.max())
+    if missing:
+        warnings.warn(f"no voxel found for landmark(s) {', '.join(missing)}; they are NaN", stacklevel=2)
+    return Landmarks(pos, conf, ("model",) * n)

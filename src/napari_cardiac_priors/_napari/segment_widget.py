@@ -1,0 +1,147 @@
+"""The "Segment" dock widget: pick an image layer and a model, run it in a thread, get labels and landmarks."""
+
+from __future__ import annotations
+
+import warnings
+
+from magicgui.widgets import ComboBox, Container, Label, ProgressBar, PushButton
+
+from ..errors import InputError
+
+STEPS = ("loading the model", "running the network", "adding the layers")
+
+
+def _segment_worker(volume, model_name: str, device: str):
+    """Generator run in a thread: yields ``(step, message)``; returns ``(result, warnings, error)``.
+
+    Errors are returned, not raised (napari 0.9's task-status hook on ``errored`` takes the
+    wrong number of arguments and would raise in the event loop).
+    """
+    from ..inference import load_model, resolve_device, segment
+
+    try:
+        yield 0, STEPS[0]
+        model = load_model(model_name, device=resolve_device(device))
+        yield 1, STEPS[1]
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            result = segment(volume, model)
+        yield 2, STEPS[2]
+        return result, [str(w.message) for w in caught], None
+    except Exception as e:  # noqa: BLE001 - shown to the user
+        return None, [], e
+
+
+class SegmentWidget(Container):
+    """Segment the chosen image layer with a model of the library.
+
+    Adds a Labels layer on the image's grid and, for SSLLN models, an editable "landmarks"
+    Points layer. The viewer stays responsive; Cancel stops the run between steps.
+    """
+
+    def __init__(self, napari_viewer):
+        from ..registry import list_models
+
+        super().__init__(labels=True)
+        self._viewer = napari_viewer
+        models = [e.name for e in list_models(task="segmentation")]
+        self._image = ComboBox(label="Image", choices=self._image_layers, nullable=True)
+        self._model = ComboBox(label="Model", choices=models, value=models[0] if models else None, nullable=not models)
+        self._about = Label(label="About", value="")
+        self._device = ComboBox(label="Device", choices=["auto", "cpu", "cuda", "mps"], value="auto")
+        self._run = PushButton(text="Segment")
+        self._cancel = PushButton(text="Cancel", enabled=False)
+        self._progress = ProgressBar(label="Progress", min=0, max=len(STEPS), value=0)
+        self._status = Label(label="Status", value="")
+        self._reset = PushButton(text="Reset landmarks to model", enabled=False)
+        self.extend([self._image, self._model, self._about, self._device, self._run, self._cancel,
+                     self._progress, self._status, self._reset])
+        self._model.changed.connect(self._describe)
+        self._run.changed.connect(lambda *_: self.run())
+        self._cancel.changed.connect(lambda *_: self.cancel())
+        self._reset.changed.connect(lambda *_: self.landmark_points and self.landmark_points.reset())
+        napari_viewer.layers.events.inserted.connect(self._image.reset_choices)
+        napari_viewer.layers.events.removed.connect(self._image.reset_choices)
+        self.worker = None
+        self.landmark_points = None
+        self.labels_layer = None
+        self._describe(self._model.value)
+
+    def _image_layers(self, *_):
+        from napari.layers import Image
+
+        return [layer for layer in self._viewer.layers if isinstance(layer, Image)]
+
+    def _describe(self, name) -> None:
+        from ..registry import get_model
+
+        if not name:
+            self._about.value = "no segmentation model installed"
+            return
+        e = get_model(name)
+        self._about.value = f"{e.description}\nlicence: {e.license or 'unknown'}"
+        self._about.tooltip = e.citation
+
+    def run(self):
+        """Start segmenting the chosen image; returns the worker (or None if nothing to do)."""
+        from napari.qt.threading import create_worker
+        from napari.utils.notifications import show_error
+
+        from .layers import layer_to_volume
+
+        layer, model = self._image.value, self._model.value
+        if layer is None or model is None:
+            show_error("choose an image layer and a model first")
+            return None
+        try:
+            volume = layer_to_volume(layer)
+            if volume.is_cine:
+                raise InputError("this is a cine stack: load one frame (Load cardiac stack > Cine frame)")
+        except (InputError, ValueError) as e:
+            show_error(str(e))
+            return None
+        self._image_name = layer.name
+        self._run.enabled, self._cancel.enabled = False, True
+        self._progress.value = 0
+        worker = create_worker(_segment_worker, volume, model, self._device.value)
+        worker.yielded.connect(self._on_step)
+        worker.returned.connect(self._on_result)
+        worker.aborted.connect(lambda: self._status.__setattr__("value", "cancelled"))
+        worker.finished.connect(self._on_finished)
+        self.worker = worker
+        worker.start()
+        return worker
+
+    def cancel(self) -> None:
+        if self.worker is not None:
+            self.worker.quit()
+
+    def _on_step(self, step) -> None:
+        i, message = step
+        self._progress.value = i
+        self._status.value = message
+
+    def _on_finished(self) -> None:
+        self._run.enabled, self._cancel.enabled = True, False
+
+    def _on_result(self, out) -> None:
+        from napari.layers import Layer
+        from napari.utils.notifications import show_error, show_warning
+
+        from .landmark_points import LandmarkPoints
+        from .layers import volume_layer_data
+
+        result, caught, error = out
+        if error is not None:
+            self._status.value = "failed"
+            show_error(str(error) if isinstance(error, InputError) else f"segmentation failed: {type(error).__name__}: {error}")
+            return
+        for message in caught:
+            show_warning(message)
+        name = f"{self._image_name} labels ({result.model})"
+        self.labels_layer = self._viewer.add_layer(Layer.create(*volume_layer_data(result.labels, name=name)))
+        if result.landmarks is not None and result.landmarks.valid.any():
+            self.landmark_points = LandmarkPoints(self._viewer, result.landmarks, name=f"{self._image_name} landmarks")
+            self._reset.enabled = True
+        self._progress.value = len(STEPS)
+        self._status.value = f"done in {result.info['total_seconds']:.1f} s on {result.info['device']}"

@@ -1,0 +1,157 @@
+"""One entry point for running models, shared by the CLI, the widgets and cohort runs.
+
+``load_model(name)`` reads a registry entry and its hash-checked weights once per process and
+device; ``segment(volume, model)`` maps the volume to the model's input contract, runs the
+network, and returns labels on the input's own grid (canonical values) and, for models with
+a landmark head, the six landmarks in world mm. ``resolve_device("auto")`` is the only place
+that probes CUDA/MPS; library functions take ``device=`` and follow it.
+"""
+
+from __future__ import annotations
+
+import functools
+import warnings
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .contract import check_input, probabilities_to_input, to_model
+from .errors import InputError
+from .landmarks import Landmarks, from_probabilities
+from .volume import Volume
+
+
+def resolve_device(device: str = "auto") -> str:
+    """``"auto"`` -> ``"cuda"`` if available, else ``"mps"``, else ``"cpu"``; others are checked."""
+    import torch
+
+    if device == "auto":
+        if torch.cuda.is_available():
+            return "cuda"
+        if getattr(torch.backends, "mps", None) is not None and torch.backends.mps.is_available():
+            return "mps"
+        return "cpu"
+    if device not in ("cpu", "cuda", "mps") and not device.startswith("cuda:"):
+        raise InputError(f"device must be auto, cpu, cuda or mps, got {device!r}")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise InputError("CUDA was asked for but no CUDA device is available")
+    if device == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise InputError("MPS was asked for but is not available")
+    return device
+
+
+@dataclass
+class LoadedModel:
+    """A registry entry with its network, in eval mode on ``device``."""
+
+    entry: object
+    network: object
+    device: str
+
+    @property
+    def name(self) -> str:
+        return self.entry.name
+
+
+@functools.lru_cache(maxsize=8)
+def _load_cached(name: str, device: str) -> LoadedModel:
+    from . import registry
+    from .nn import build
+
+    entry = registry.get_model(name)
+    net = build(entry.architecture, entry.config)
+    state = registry.load_state_dict(entry, device="cpu")
+    net.load_state_dict({k: v.float() for k, v in state.items()})
+    net.eval().to(device)
+    return LoadedModel(entry, net, device)
+
+
+def load_model(name: str, *, device: str = "cpu") -> LoadedModel:
+    """The model ``name`` of the registry on ``device`` (cached per process and device)."""
+    return _load_cached(name, device)
+
+
+@dataclass
+class Segmentation:
+    """Result of :func:`segment`: labels on the input grid, landmarks (or None), provenance."""
+
+    labels: Volume
+    landmarks: Landmarks | None
+    model: str
+    info: dict = field(default_factory=dict)
+
+
+def keep_largest_component(labels: np.ndarray) -> np.ndarray:
+    """Keep, for each label value, its largest 26-connected component (others become 0)."""
+    from scipy import ndimage
+
+    out = labels.copy()
+    for v in np.unique(labels):
+        if v == 0:
+            continue
+        comp, n = ndimage.label(labels == v, structure=np.ones((3, 3, 3), bool))
+        if n > 1:
+            sizes = np.bincount(comp.ravel())[1:]
+            out[(comp > 0) & (comp != 1 + int(np.argmax(sizes)))] = 0
+    return out
+
+
+def predict_probabilities(network, image: np.ndarray, *, device: str = "cpu"):
+    """Run a 2.5D network on one model-grid image ``(S, Y, X)`` -> ``(seg (C,S,Y,X), lmk (7,S,Y,X) or None)``
+    softmax probabilities as numpy arrays. Uses autocast on CUDA."""
+    import torch
+
+    x = torch.from_numpy(np.ascontiguousarray(image))[None].to(device)
+    with torch.inference_mode():
+        if str(device).startswith("cuda"):
+            with torch.autocast("cuda", dtype=torch.float16):
+                out = network(x)
+        else:
+            out = network(x)
+    out = out if isinstance(out, tuple) else (out, None)
+    seg = out[0].float().softmax(dim=1)[0].cpu().numpy()
+    lmk = None if out[1] is None else out[1].float().softmax(dim=1)[0].cpu().numpy()
+    return seg, lmk
+
+
+def segment(volume: Volume, model: str | LoadedModel, *, device: str = "cpu", postprocess: bool = True) -> Segmentation:
+    """Segment a 3D short-axis ``volume`` (z, y, x) with ``model``.
+
+    Returns labels (canonical values, the input's grid and geometry) and, for models with a
+    landmark head, the landmarks in world mm. Input that does not fit the model's contract
+    raises :class:`InputError`. A result without any heart gives empty labels and NaN
+    landmarks with a warning.
+    """
+    import time
+
+    if isinstance(model, str):
+        model = load_model(model, device=device)
+    entry = model.entry
+    if volume.kind != "image":
+        raise InputError("segment takes an image, not a label map")
+    check_input(volume, entry.input, name=f"model {entry.name!r}")
+    t0 = time.perf_counter()
+    image, grid = to_model(volume, entry.input)
+    seg_p, lmk_p = predict_probabilities(model.network, image, device=model.device)
+    t1 = time.perf_counter()
+    prob_in = probabilities_to_input(seg_p, grid, volume)
+    channel_to_label = np.array([int(entry.labels.get(str(c), c)) for c in range(prob_in.shape[0])], np.uint8)
+    labels = channel_to_label[prob_in.argmax(axis=0)]
+    if postprocess:
+        labels = keep_largest_component(labels)
+    landmarks = None
+    if lmk_p is not None:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            landmarks = from_probabilities(lmk_p, grid.volume(lmk_p[0]))
+        missing = [str(w.message) for w in caught]
+    if not np.any(labels):
+        warnings.warn(f"model {entry.name!r} found no heart in this image; the labels are empty", stacklevel=2)
+        if landmarks is not None:
+            landmarks = Landmarks(np.full((6, 3), np.nan), np.full(6, np.nan), ("model",) * 6)
+    elif lmk_p is not None and missing:
+        warnings.warn(missing[0], stacklevel=2)
+    out = Volume(labels, affine=volume.affine, kind="labels", metadata={"model": entry.name, "version": entry.version})
+    info = {"model": entry.name, "version": entry.version, "sha256": entry.sha256, "device": str(model.device),
+            "network_seconds": t1 - t0, "total_seconds": time.perf_counter() - t0}
+    return Segmentation(out, landmarks, entry.name, info)

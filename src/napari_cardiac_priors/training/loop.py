@@ -1,0 +1,176 @@
+"""The one training loop: a recipe, its data, checkpoints every epoch, resume, validation.
+
+Outputs in ``out_dir``: ``checkpoint.pt`` (model, optimiser, epoch, RNG state, history;
+loaded with ``weights_only=True``), ``model.safetensors`` (the weights with the best
+validation Dice) and ``manifest_entry.json`` (a registry entry with the validation figures).
+Progress goes to a callback ``progress(dict)``, never to print.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..io import atomic_path
+from .recipes import Recipe
+
+
+def _cases(recipe: Recipe, ids, data_root):
+    from .data import acdc_cases, phantom_cases
+
+    if recipe.data == "acdc":
+        from ..io.acdc import default_root
+
+        return acdc_cases(data_root or default_root(), ids)
+    if recipe.data in ("phantom-hr", "phantom-lr"):
+        return phantom_cases(ids, lr=recipe.data == "phantom-lr")
+    raise ValueError(f"unknown data source {recipe.data!r}")
+
+
+def validate(network, cases, contract, *, device="cpu") -> dict:
+    """Mean Dice per structure (on each case's own grid) and mean landmark error (mm)."""
+    import warnings
+
+    from ..contract import probabilities_to_input, to_model
+    from ..inference import keep_largest_component, predict_probabilities
+    from ..landmarks import from_probabilities
+    from ..metrics import STRUCTURES, dice, landmark_errors
+
+    was_training = network.training
+    network.eval()
+    dices = {name: [] for name in STRUCTURES.values()}
+    errs = []
+    for case in cases:
+        image, grid = to_model(case.image, contract)
+        seg_p, lmk_p = predict_probabilities(network, image, device=device)
+        labels = keep_largest_component(probabilities_to_input(seg_p, grid, case.image).argmax(0).astype(np.uint8))
+        for v, name in STRUCTURES.items():
+            if v < seg_p.shape[0]:
+                dices[name].append(dice(labels == v, case.labels.array == v))
+        if lmk_p is not None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                errs.append(landmark_errors(from_probabilities(lmk_p, grid.volume(lmk_p[0])), case.landmarks))
+    network.train(was_training)
+    out = {f"dice_{k}": float(np.mean(v)) for k, v in dices.items() if v}
+    out["dice_mean"] = float(np.mean([out[k] for k in out]))
+    if errs:
+        e = np.array(errs)
+        out["landmark_error_mm_median"] = [float(v) for v in np.nanmedian(e, axis=0)]
+        out["landmark_missing"] = int(np.isnan(e).sum())
+    return out
+
+
+def train(recipe: Recipe, out_dir, *, data_root=None, epochs: int | None = None, resume: bool = False,
+          device: str = "cpu", progress=None, max_train_cases: int | None = None) -> Path:
+    """Train ``recipe`` into ``out_dir``; returns the path of ``model.safetensors``."""
+    import torch
+
+    from ..nn import build
+    from ..nn.losses import sslln_loss, squared_dice_loss
+    from ..registry import save_weights
+    from .data import load_case_arrays, sample_augmentation, sample_case
+
+    progress = progress or (lambda info: None)
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    epochs = int(epochs or recipe.epochs)
+    torch.manual_seed(recipe.seed)
+    rng = np.random.default_rng(recipe.seed)
+    net = build(recipe.architecture, recipe.config).to(device)
+    opt = torch.optim.Adam(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    start, history, best = 0, [], -1.0
+    ckpt = out / "checkpoint.pt"
+    if resume and ckpt.exists():
+        state = torch.load(ckpt, map_location=device, weights_only=True)
+        net.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        start = int(state["epoch"])
+        history = json.loads(state["history"])
+        best = float(state["best"])
+        rng = np.random.default_rng(np.random.SeedSequence([recipe.seed, start]))
+        torch.manual_seed(recipe.seed + start)
+    elif resume:
+        raise FileNotFoundError(f"{ckpt}: no checkpoint to resume from")
+
+    t_load = time.perf_counter()
+    train_cases = _cases(recipe, recipe.train_ids, data_root)
+    if max_train_cases:
+        train_cases = train_cases[:max_train_cases]
+    val_cases = _cases(recipe, recipe.val_ids, data_root) if recipe.val_ids else []
+    arrays = [load_case_arrays(c, recipe.input, landmark_radius_mm=recipe.landmark_radius_mm) for c in train_cases]
+    progress({"event": "data", "train": len(arrays), "val": len(val_cases), "seconds": time.perf_counter() - t_load})
+
+    S = recipe.input["size"][0]
+    net.train()
+    for epoch in range(start, epochs):
+        t0 = time.perf_counter()
+        order = rng.permutation(len(arrays))
+        losses = []
+        for b in range(0, len(order) - recipe.batch_size + 1, recipe.batch_size):
+            batch = [sample_case(arrays[i], recipe.input, sample_augmentation(rng, S, **recipe.augment)) for i in order[b : b + recipe.batch_size]]
+            x, seg_t, lmk_t = (torch.from_numpy(np.stack(v)).to(device) for v in zip(*batch))
+            out_ = net(x)
+            if isinstance(out_, tuple):
+                loss = sslln_loss(out_[0], seg_t, out_[1], lmk_t, alpha=recipe.alpha)
+            else:
+                loss = squared_dice_loss(out_, seg_t)
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            opt.step()
+            losses.append(float(loss.detach()))
+        record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "seconds": time.perf_counter() - t0}
+        if val_cases and ((epoch + 1) % recipe.val_every == 0 or epoch + 1 == epochs):
+            record["val"] = validate(net, val_cases, recipe.input, device=device)
+            if record["val"]["dice_mean"] > best:
+                best = record["val"]["dice_mean"]
+                save_weights({k: v.half() if v.is_floating_point() else v for k, v in net.state_dict().items()},
+                             out / "model.safetensors", metadata={"recipe": recipe.name, "epoch": epoch + 1})
+                _write_entry(recipe, out, record)
+        history.append(record)
+        state = {"model": net.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1,
+                 "history": json.dumps(history), "best": best}
+        with atomic_path(ckpt) as tmp:
+            torch.save(state, tmp)
+        progress({"event": "epoch", **record})
+    if not val_cases:
+        save_weights({k: v.half() if v.is_floating_point() else v for k, v in net.state_dict().items()}, out / "model.safetensors")
+        _write_entry(recipe, out, history[-1] if history else {})
+    return out / "model.safetensors"
+
+
+def _write_entry(recipe: Recipe, out: Path, record: dict) -> None:
+    from ..conventions import LABELS, LANDMARK_NAMES
+    from ..registry import sha256_of
+
+    n_classes = recipe.config.get("n_classes", 4)
+    entry = {
+        "name": recipe.name,
+        "version": recipe.version,
+        "task": "segmentation",
+        "architecture": recipe.architecture,
+        "file": f"{recipe.name}.safetensors",
+        "sha256": sha256_of(out / "model.safetensors"),
+        "description": recipe.description,
+        "config": recipe.config,
+        "labels": {str(c): c for c in range(n_classes)},
+        "label_names": {str(c): LABELS[c] for c in range(n_classes)},
+        "landmarks": list(LANDMARK_NAMES) if recipe.architecture == "sslln" else [],
+        "input": recipe.input,
+        "training": {
+            "data": recipe.data,
+            "recipe": recipe.name,
+            "seed": recipe.seed,
+            "epochs_trained": record.get("epoch"),
+            "train_ids": list(recipe.train_ids),
+            "validation_ids": list(recipe.val_ids),
+            "validation": record.get("val", {}),
+        },
+        "license": recipe.license,
+        "citation": recipe.citation,
+    }
+    with atomic_path(out / "manifest_entry.json") as tmp:
+        tmp.write_text(json.dumps(entry, indent=2) + "\n", encoding="utf-8")

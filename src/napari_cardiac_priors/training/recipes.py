@@ -1,0 +1,126 @@
+"""Training recipes: everything a bundled model is trained with, as data (dataclasses).
+
+``cardiac-priors train RECIPE`` runs one (see :mod:`.loop`). Each is reproducible from its
+seed and resumable from its checkpoint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+from ..io.acdc import ACDC_CITATION, ACDC_LICENSE
+
+#: ACDC validation patients held out of every ACDC recipe: 4 per group (ids divisible by 5).
+ACDC_VALIDATION = tuple(range(5, 101, 5))
+ACDC_TRAINING = tuple(i for i in range(1, 101) if i not in ACDC_VALIDATION)
+
+SSLLN_CITATION = (
+    "J. Duan et al., Automatic 3D bi-ventricular segmentation of cardiac images by a shape-refined "
+    "multi-task deep learning approach, IEEE TMI 38(9), 2151-2164, 2019"
+)
+
+
+@dataclass
+class Recipe:
+    name: str
+    description: str
+    architecture: str
+    config: dict
+    input: dict
+    data: str  # "acdc" | "phantom-hr" | "phantom-lr"
+    train_ids: tuple
+    val_ids: tuple
+    epochs: int = 60
+    batch_size: int = 4
+    lr: float = 1e-3
+    weight_decay: float = 5e-5
+    alpha: float = 0.8
+    landmark_radius_mm: float = 5.0
+    augment: dict = field(default_factory=dict)
+    seed: int = 0
+    val_every: int = 5
+    license: str = ""
+    citation: str = ""
+    version: str = "1.0"
+
+    def as_dict(self) -> dict:
+        return asdict(self)
+
+
+_ACDC_INPUT = {
+    "size": [24, 128, 128],
+    "spacing": [None, 1.6, 1.6],
+    "slice_spacing_range": [4.0, 12.0],
+    "inplane_spacing_range": [0.5, 2.5],
+    "normalisation": "percentile_1_99",
+}
+
+RECIPES = {
+    "sslln-acdc": Recipe(
+        name="sslln-acdc",
+        description="SSLLN (2.5D) on real cine short-axis MR: LV, MYO, RV + six landmarks (derived from the labels)",
+        architecture="sslln",
+        config={"n_slices": 24, "n_classes": 4, "n_landmarks": 7},
+        input=_ACDC_INPUT,
+        data="acdc",
+        train_ids=ACDC_TRAINING,
+        val_ids=ACDC_VALIDATION,
+        epochs=60,
+        license=f"{ACDC_LICENSE} (weights trained on ACDC; non-commercial research only)",
+        citation=f"ACDC: {ACDC_CITATION}. Method: {SSLLN_CITATION}",
+    ),
+    "unet-acdc": Recipe(
+        name="unet-acdc",
+        description="Plain 2D U-Net baseline on real cine short-axis MR (LV, MYO, RV), same data, budget and validation as sslln-acdc",
+        architecture="unet2d",
+        config={"n_slices": 24, "n_classes": 4, "base": 16, "depth": 4},
+        input=_ACDC_INPUT,
+        data="acdc",
+        train_ids=ACDC_TRAINING,
+        val_ids=ACDC_VALIDATION,
+        epochs=60,
+        license=f"{ACDC_LICENSE} (weights trained on ACDC; non-commercial research only)",
+        citation=f"ACDC: {ACDC_CITATION}",
+    ),
+    "sslln-hr-phantom": Recipe(
+        name="sslln-hr-phantom",
+        description="SSLLN-HR on HR phantoms (1.25 x 1.25 x 2 mm): LV, MYO, RV, RV wall + exact landmarks",
+        architecture="sslln",
+        config={"n_slices": 64, "n_classes": 5, "n_landmarks": 7},
+        input={"size": [64, 112, 112], "spacing": [2.0, 1.25, 1.25], "slice_spacing_range": [1.5, 2.5],
+               "inplane_spacing_range": [0.9, 1.6], "normalisation": "percentile_1_99", "min_slices": 32},
+        data="phantom-hr",
+        train_ids=tuple(range(1000, 1060)),
+        val_ids=tuple(range(9000, 9010)),
+        epochs=25,
+        landmark_radius_mm=4.0,
+        augment={"slice_shift_prob": 0.0},
+        license="BSD-3-Clause (trained on synthetic phantoms only)",
+        citation=SSLLN_CITATION,
+    ),
+    "sslln-lr-phantom": Recipe(
+        name="sslln-lr-phantom",
+        description="SSLLN-LR on artefact-corrupted LR phantom stacks (10 mm, shifted and missing slices); targets are the HR truth on the LR grid",
+        architecture="sslln",
+        config={"n_slices": 16, "n_classes": 5, "n_landmarks": 7},
+        input={"size": [16, 112, 112], "spacing": [None, 1.25, 1.25], "slice_spacing_range": [6.0, 12.0],
+               "inplane_spacing_range": [0.9, 2.0], "normalisation": "percentile_1_99"},
+        data="phantom-lr",
+        train_ids=tuple(range(2000, 2100)),
+        val_ids=tuple(range(9100, 9110)),
+        epochs=40,
+        landmark_radius_mm=6.0,
+        augment={"slice_shift_prob": 0.0},
+        license="BSD-3-Clause (trained on synthetic phantoms only)",
+        citation=SSLLN_CITATION,
+    ),
+}
+
+
+def get_recipe(name: str) -> Recipe:
+    from ..errors import InputError
+
+    try:
+        return RECIPES[name]
+    except KeyError as e:
+        raise InputError(f"unknown recipe {name!r}; recipes: {', '.join(sorted(RECIPES))}") from e

@@ -1,0 +1,31 @@
+"""Test helpers: tiny untrained models installed into the per-test user registry."""
+
+from __future__ import annotations
+
+import torch
+
+from napari_cardiac_priors import registry
+from napari_cardiac_priors.nn import build
+
+TINY_CONTRACT = {
+    "size": [16, 112, 112],
+    "spacing": [None, 1.25, 1.25],
+    "slice_spacing_range": [6.0, 12.0],
+    "inplane_spacing_range": [0.9, 2.0],
+    "normalisation": "percentile_1_99",
+}
+
+
+def install_tiny_sslln(tmp_path, *, name="tiny-sslln", n_classes=5, seed=0, contract=None) -> str:
+    """An untrained SSLLN with the LR-phantom contract, installed as a user model."""
+    torch.manual_seed(seed)
+    config = {"n_slices": 16, "n_classes": n_classes, "n_landmarks": 7}
+    net = build("sslln", config)
+    path = tmp_path / f"{name}.safetensors"
+    registry.save_weights(net.state_dict(), path)
+    registry.add_model(path, {
+        "name": name, "version": "0", "task": "segmentation", "architecture": "sslln", "config": config,
+        "labels": {str(c): c for c in range(n_classes)}, "input": contract or TINY_CONTRACT,
+        "description": "untrained test model", "license": "CC0-1.0",
+    })
+    return name
