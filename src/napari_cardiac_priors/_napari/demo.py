@@ -1,18 +1,31 @@
-"""The interactive demo: napari with the plugin's widget and the phantom sample data."""
+"""The interactive demo: napari with the plugin's widgets and the phantom sample data.
+
+The LR phantom stack opens with its HR labels and landmarks; when the bundled
+``sslln-lr-phantom`` model is installed the Segment widget runs it on the stack, adding the
+predicted labels and the editable landmark points.
+"""
 
 from __future__ import annotations
 
 PLUGIN = "napari-cardiac-priors"
+DEMO_MODEL = "sslln-lr-phantom"
 
 
-def make_viewer():
-    """A viewer showing the LR phantom stack with its HR labels and landmarks, and the loader docked."""
+def make_viewer(*, run_model: bool = True):
+    """A viewer with the LR phantom stack, its HR labels and landmarks, and the widgets docked."""
     import napari
+
+    from ..registry import list_models
 
     viewer = napari.Viewer(title="napari-cardiac-priors demo")
     viewer.open_sample(PLUGIN, "phantom_lr")
     viewer.window.add_plugin_dock_widget(PLUGIN, "Load cardiac stack")
+    _, segment = viewer.window.add_plugin_dock_widget(PLUGIN, "Segment")
     viewer.dims.ndisplay = 2
+    if run_model and DEMO_MODEL in {e.name for e in list_models()}:
+        segment._image.value = viewer.layers["phantom LR image"]
+        segment._model.value = DEMO_MODEL
+        segment.run()
     return viewer
 
 
