@@ -85,3 +85,23 @@ def test_resolve_device():
     assert resolve_device("auto") in ("cpu", "cuda", "mps")
     with pytest.raises(InputError, match="device must be"):
         resolve_device("tpu")
+
+
+def test_no_heart_gives_empty_labels_and_nan_landmarks(tmp_path, lr_phantom, monkeypatch):
+    import napari_cardiac_priors.inference as inference
+
+    name = install_tiny_sslln(tmp_path, name="tiny-empty")
+
+    def background_only(network, image, *, device="cpu"):
+        seg = np.zeros((5, *image.shape), np.float32)
+        seg[0] = 1.0
+        lmk = np.zeros((7, *image.shape), np.float32)
+        lmk[0] = 1.0
+        lmk[3, 5, 50, 50] = 2.0  # a stray landmark voxel must not survive an empty result
+        return seg, lmk
+
+    monkeypatch.setattr(inference, "predict_probabilities", background_only)
+    with pytest.warns(UserWarning, match="found no heart"):
+        result = segment(lr_phantom.lr_image, name)
+    assert not result.labels.array.any()
+    assert np.isnan(result.landmarks.positions).all()

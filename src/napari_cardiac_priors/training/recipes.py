@@ -48,7 +48,7 @@ class Recipe:
 
 
 _ACDC_INPUT = {
-    "size": [24, 128, 128],
+    "size": [24, 160, 160],
     "spacing": [None, 1.6, 1.6],
     "slice_spacing_range": [4.0, 12.0],
     "inplane_spacing_range": [0.5, 2.5],
