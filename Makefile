@@ -41,3 +41,6 @@ benchmarks: $(STAMP)
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache
+
+atlases: $(STAMP)   ## regenerate the bundled phantom atlas set
+	$(BIN)/python -m napari_cardiac_priors.registry.atlases

@@ -36,9 +36,14 @@ def acdc_table(models, ids):
     from napari_cardiac_priors.io.acdc import default_root, iter_patients
     from napari_cardiac_priors.metrics import evaluate_labels, volumes_ml
 
-    rows = []
+    from napari_cardiac_priors.conventions import LANDMARK_NAMES
+    from napari_cardiac_priors.landmarks import derive_from_labels
+    from napari_cardiac_priors.metrics import landmark_errors
+
+    rows, lm_rows = [], []
     for name in models:
         model = load_model(name)
+        errs = []
         res = {k: [] for k in ("LV", "MYO", "RV")}
         hd = {k: [] for k in ("LV", "MYO", "RV")}
         dv = {"LV": [], "RV": []}
@@ -47,7 +52,10 @@ def acdc_table(models, ids):
                 img, gt = p.image(phase), p.labels(phase)
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    pred = segment(img, model).labels
+                    result = segment(img, model)
+                    if result.landmarks is not None:
+                        errs.append(landmark_errors(result.landmarks, derive_from_labels(gt)))
+                pred = result.labels
                 ev = evaluate_labels(pred.array, gt.array, gt.spacing, structures=[1, 2, 3])
                 vp, vg = volumes_ml(pred.array, gt.spacing), volumes_ml(gt.array, gt.spacing)
                 for k in res:
@@ -58,9 +66,16 @@ def acdc_table(models, ids):
         rows.append(f"| {name} | {_mean_sd(res['LV'])} | {_mean_sd(res['MYO'])} | {_mean_sd(res['RV'])} | "
                     f"{np.nanmean(hd['LV']):.1f} / {np.nanmean(hd['MYO']):.1f} / {np.nanmean(hd['RV']):.1f} | "
                     f"{np.mean(dv['LV']):.1f} | {np.mean(dv['RV']):.1f} |")
+        if errs:
+            e = np.array(errs)
+            lm_rows.append(f"| {name} | " + " | ".join(f"{np.nanmedian(e[:, j]):.1f}" for j in range(6)) + f" | {int(np.isnan(e).any(1).sum())} |")
     head = ("| model | Dice LV | Dice MYO | Dice RV | HD95 LV / MYO / RV (mm) | abs. LV volume error (mL) | abs. RV volume error (mL) |\n"
             "|---|---|---|---|---|---|---|")
-    return head + "\n" + "\n".join(rows)
+    table = head + "\n" + "\n".join(rows)
+    if lm_rows:
+        table += ("\n\nLandmarks against those derived from the manual labels (median mm; cases with a missing landmark):\n\n"
+                  "| model | " + " | ".join(LANDMARK_NAMES) + " | missing |\n|---|" + "---|" * 7 + "\n" + "\n".join(lm_rows))
+    return table
 
 
 def phantom_table(name, seeds, *, lr: bool):

@@ -75,3 +75,29 @@ def test_bundled_manifest_entries_are_complete():
         registry.verified_path(e)  # every bundled file exists and matches its hash
         if "acdc" in e.training.get("data", "").lower():
             assert "CC BY-NC-SA 4.0" in e.license and "Bernard" in e.citation
+
+
+def test_bundled_phantom_atlases_load():
+    from napari_cardiac_priors.registry.atlases import load_atlases
+
+    atlases = load_atlases("atlases-phantom")
+    assert len(atlases) == 20
+    a = atlases[0]
+    assert a.labels.kind == "labels" and a.labels.spacing == pytest.approx((2.0, 1.25, 1.25))
+    assert set(np.unique(a.labels.array)) == {0, 1, 2, 3, 4} and a.landmarks.valid.all()
+
+
+def test_user_atlas_set_round_trip_and_tamper(tmp_path):
+    from napari_cardiac_priors.registry.atlases import load_atlases, phantom_atlases, write_atlas_set
+
+    entry = write_atlas_set(phantom_atlases(2, seed=42), "my-atlases", description="two")
+    assert entry.task == "atlas" and "my-atlases" in [e.name for e in registry.list_models(task="atlas")]
+    back = load_atlases("my-atlases")
+    assert len(back) == 2 and back[1].landmarks.valid.all()
+    registry.verified_path("my-atlases")
+    lab = entry.path / "atlas_000_labels.nii.gz"
+    lab.write_bytes(lab.read_bytes()[:-4] + b"\x00\x00\x00\x00")
+    with pytest.raises(RegistryError, match="my-atlases.*differ"):
+        load_atlases("my-atlases")
+    with pytest.raises(RegistryError, match="already installed"):
+        write_atlas_set(phantom_atlases(1, seed=43), "my-atlases")

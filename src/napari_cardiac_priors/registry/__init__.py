@@ -136,6 +136,12 @@ def verified_path(entry: ModelEntry | str) -> Path:
     """The weights file of ``entry`` after checking that it exists and its sha256 matches."""
     entry = get_model(entry) if isinstance(entry, str) else entry
     path = entry.path
+    if entry.task == "atlas" and path.is_dir():
+        from .atlases import _digest
+
+        if _digest(path) != entry.sha256:
+            raise RegistryError(f"atlas set {entry.name!r}: the files in {path.name} differ from the manifest (sha256 mismatch)")
+        return path
     if not path.is_file():
         raise RegistryError(f"model {entry.name!r}: weights file {path} is missing")
     digest = sha256_of(path)

@@ -1,0 +1,134 @@
+"""Atlas sets: HR label maps (1.25 x 1.25 x 2 mm, five labels) with their six landmarks.
+
+An atlas set is a folder of ``atlas_NNN_labels.nii.gz`` and ``atlas_NNN_landmarks.json`` (and
+optionally ``atlas_NNN_image.nii.gz``) registered in the model manifest with ``task`` "atlas";
+its ``sha256`` is the digest of the sorted ``name:sha256`` lines of its files, so a changed,
+missing or added file is refused like a changed weights file. Label maps compress to a few
+tens of kB each, which is why atlases are NIfTI rather than safetensors (no code runs on
+loading either way).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..landmarks import Landmarks
+from ..volume import Volume
+from . import BUNDLED_DIR, ModelEntry, RegistryError, _read_manifest, _write_manifest, get_model, sha256_of, user_dir
+
+
+@dataclass
+class Atlas:
+    """One atlas: ``labels`` (canonical, HR grid), ``landmarks`` (world mm), optional ``image``."""
+
+    id: str
+    labels: Volume
+    landmarks: Landmarks
+    image: Volume | None = None
+
+
+def _digest(folder: Path) -> str:
+    lines = [f"{p.name}:{sha256_of(p)}" for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")]
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
+def load_atlases(name: str) -> list[Atlas]:
+    """The atlases of the set ``name`` (hash-checked), sorted by id."""
+    from ..io import read_landmarks, read_volume
+
+    entry = get_model(name)
+    if entry.task != "atlas":
+        raise RegistryError(f"{name!r} is a {entry.task} model, not an atlas set")
+    folder = entry.path
+    if not folder.is_dir():
+        raise RegistryError(f"atlas set {name!r}: folder {folder} is missing")
+    if _digest(folder) != entry.sha256:
+        raise RegistryError(f"atlas set {name!r}: the files in {folder.name} differ from the manifest (sha256 mismatch)")
+    atlases = []
+    for lab in sorted(folder.glob("atlas_*_labels.nii.gz")):
+        aid = lab.name[: -len("_labels.nii.gz")]
+        img = folder / f"{aid}_image.nii.gz"
+        atlases.append(Atlas(
+            aid,
+            read_volume(lab, kind="labels"),
+            read_landmarks(folder / f"{aid}_landmarks.json"),
+            read_volume(img, kind="image") if img.exists() else None,
+        ))
+    if not atlases:
+        raise RegistryError(f"atlas set {name!r} holds no atlas")
+    return atlases
+
+
+def write_atlas_set(atlases: list[Atlas], name: str, *, directory: str | os.PathLike | None = None, description: str = "",
+                    license: str = "", training: dict | None = None, overwrite: bool = False, bundled: bool = False) -> ModelEntry:
+    """Write ``atlases`` as the set ``name`` into the user model folder (or the package with
+    ``bundled``) and register it in that folder's manifest."""
+    from ..io import write_landmarks, write_volume
+
+    root = BUNDLED_DIR if bundled else Path(directory) if directory is not None else user_dir()
+    entries = _read_manifest(root)
+    if any(e.name == name for e in entries) and not overwrite:
+        raise RegistryError(f"{name!r} is already installed in {root}; pass overwrite=True to replace it")
+    if not bundled and any(e.name == name for e in _read_manifest(BUNDLED_DIR)):
+        raise RegistryError(f"{name!r} is bundled with the package; choose another name")
+    folder = root / "atlases" / name
+    folder.mkdir(parents=True, exist_ok=True)
+    for old in folder.glob("atlas_*"):
+        old.unlink()
+    for i, atlas in enumerate(atlases):
+        stem = folder / f"atlas_{i:03d}"
+        write_volume(atlas.labels, f"{stem}_labels.nii.gz")
+        write_landmarks(atlas.landmarks, f"{stem}_landmarks.json")
+        if atlas.image is not None:
+            write_volume(atlas.image, f"{stem}_image.nii.gz")
+    entry = ModelEntry.from_dict({
+        "name": name, "version": "1.0", "task": "atlas", "architecture": "atlas-set",
+        "file": f"atlases/{name}", "sha256": _digest(folder), "description": description,
+        "config": {"n_atlases": len(atlases), "ids": [a.id for a in atlases]},
+        "labels": {str(v): v for v in range(5)}, "training": training or {}, "license": license,
+    }, root=root)
+    _write_manifest(root, [e for e in entries if e.name != name] + [entry])
+    return entry
+
+
+def phantom_atlases(n: int = 20, *, seed: int = 7000) -> list[Atlas]:
+    """``n`` HR phantom atlases (ED and ES alternating, all pathologies) with exact labels and landmarks."""
+    from ..phantom import PATHOLOGIES, make_subject
+
+    atlases = []
+    for i in range(n):
+        ph = make_subject(seed + i, pathology=PATHOLOGIES[i % len(PATHOLOGIES)])["ed" if i % 2 == 0 else "es"]
+        atlases.append(Atlas(f"phantom{seed + i}_{ph.info['phase']}_{ph.info['pathology']}", ph.labels, ph.landmarks))
+    return atlases
+
+
+def build_from_images(images, model: str, *, device: str = "cpu") -> list[Atlas]:
+    """Atlases from a user's HR volumes: segment each with ``model`` (an SSLLN-HR model) and
+    keep its labels and landmarks (as the paper builds its atlases with SSLLN-HR)."""
+    import warnings
+
+    from ..inference import load_model, segment
+    from ..io import read_volume, stem
+
+    loaded = load_model(model, device=device)
+    atlases = []
+    for path in images:
+        vol = read_volume(path, kind="image")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            result = segment(vol, loaded)
+        if result.landmarks is None or result.landmarks.valid.sum() < 4:
+            raise RegistryError(f"{Path(path).name}: the model found fewer than 4 landmarks; it cannot be an atlas")
+        atlases.append(Atlas(stem(path), result.labels, result.landmarks, vol))
+    return atlases
+
+
+if __name__ == "__main__":  # pragma: no cover - developer tool: `make atlases`
+    write_atlas_set(
+        phantom_atlases(20), "atlases-phantom", bundled=True, overwrite=True,
+        description="20 HR phantom atlases (1.25 x 1.25 x 2 mm; NOR, DCM, HCM, MINF, RV; ED and ES): exact labels and landmarks",
+        license="BSD-3-Clause (synthetic)", training={"data": "phantom", "seeds": "7000-7019"},
+    )
