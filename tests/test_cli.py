@@ -162,3 +162,30 @@ def test_train_and_resume(tmp_path):
     events.clear()
     train(recipe, tmp_path / "run", epochs=3, resume=True, progress=events.append)
     assert [e["epoch"] for e in events if e["event"] == "epoch"] == [3]
+
+
+def test_refine_and_atlas_commands(capsys, tmp_path):
+    from napari_cardiac_priors.io import write_landmarks
+    from napari_cardiac_priors.phantom import make_subject
+    from napari_cardiac_priors.volume import resample
+
+    ph = make_subject(9802, pathology="NOR", lr=True)["ed"]
+    write_volume(ph.lr_image, tmp_path / "case.nii.gz")
+    write_volume(resample(ph.labels, ph.lr_image), tmp_path / "case_seg.nii.gz")
+    write_landmarks(ph.landmarks, tmp_path / "case_landmarks.json")
+    args = ["refine", tmp_path / "case.nii.gz", "--seg", tmp_path / "case_seg.nii.gz", "--landmarks",
+            tmp_path / "case_landmarks.json", "--out", tmp_path / "out", "--n-atlases", 2, "--device", "cpu"]
+    code, out, err = run(capsys, *args)
+    assert code == 0, err
+    refined = read_volume(tmp_path / "out" / "case_refined.nii.gz")
+    assert refined.kind == "labels" and refined.spacing == pytest.approx((2.0, 1.25, 1.25))
+    report = json.loads((tmp_path / "out" / "case_refine.json").read_text())
+    assert len(report["selected_atlases"]) == 2 and report["timings_s"]["total"] > 0
+    assert report["landmarks_used"]["apex"] == pytest.approx(list(ph.landmarks.positions[4]))
+    code, out, err = run(capsys, *args)
+    assert code == 2 and "--overwrite" in err
+    code, out, err = run(capsys, "refine", tmp_path / "case.nii.gz", "--seg", tmp_path / "case_seg.nii.gz",
+                         "--landmarks", tmp_path / "case_landmarks.json", "--out", tmp_path / "o2", "--atlases", "nope")
+    assert code == 2 and "unknown model 'nope'" in err
+    code, out, err = run(capsys, "atlases", "build", tmp_path / "empty_dir_that_is_missing")
+    assert code == 2 and "no such folder" in err

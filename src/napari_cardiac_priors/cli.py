@@ -62,6 +62,27 @@ def build_parser() -> argparse.ArgumentParser:
     sg.add_argument("--frame", type=int, help="frame of a cine (4D) input")
     sg.add_argument("--overwrite", action="store_true", help="replace existing outputs")
 
+    rf = sub.add_parser("refine", help="refine a segmentation into a smooth HR shape by atlas propagation")
+    rf.add_argument("image", help="the target image (its grid must match --seg)")
+    rf.add_argument("--seg", required=True, help="the target segmentation (canonical labels)")
+    rf.add_argument("--landmarks", required=True, help="the target landmarks (.json, .csv or .vtk)")
+    rf.add_argument("--out", required=True, help="output folder")
+    rf.add_argument("--atlases", default="atlases-phantom", help="atlas set name or folder (default atlases-phantom)")
+    rf.add_argument("--n-atlases", type=int, default=5, help="atlases kept after NMI ranking (default 5)")
+    rf.add_argument("--fusion", choices=["majority", "patch"], default="majority", help="label fusion (default majority)")
+    rf.add_argument("--init", choices=["landmarks", "labels"], default="landmarks", help="affine initialisation")
+    rf.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    rf.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+
+    at = sub.add_parser("atlases", help="build atlas sets for refinement")
+    asub = at.add_subparsers(dest="atlases_command", required=True, parser_class=_Parser)
+    ab = asub.add_parser("build", help="segment HR volumes with an SSLLN-HR model and install them as an atlas set")
+    ab.add_argument("dir", help="folder of HR images (.nii, .nii.gz, .mha, .nrrd)")
+    ab.add_argument("--model", default="sslln-hr-phantom", help="SSLLN-HR model (default sslln-hr-phantom)")
+    ab.add_argument("--name", help="atlas set name (default: the folder name)")
+    ab.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    ab.add_argument("--overwrite", action="store_true", help="replace an installed set of the same name")
+
     tr = sub.add_parser("train", help="train a model from a recipe (reproducible, resumable)")
     tr.add_argument("recipe", help="recipe name, e.g. sslln-acdc")
     tr.add_argument("--data", help="data folder (ACDC: the folder holding training/)")
@@ -96,7 +117,8 @@ def main(argv=None) -> int:
         return int(e.code or 0)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     handler = {
-        "models": _models, "phantom": _phantom, "segment": _segment, "train": _train,
+        "models": _models, "phantom": _phantom, "segment": _segment, "train": _train, "refine": _refine,
+        "atlases": _atlases,
         "evaluate": _evaluate, "measure": _measure, "demo": _demo,
     }[args.command]
     try:
@@ -206,6 +228,75 @@ def _segment(args) -> int:
             print(f"cardiac-priors segment: error: {e}", file=sys.stderr)
             failed += 1
     return EXIT_BAD_INPUT if failed else 0
+
+
+def load_atlas_source(source: str):
+    """Atlases from a registry name or from a folder of ``*_labels.nii.gz`` + ``*_landmarks.json``."""
+    from .registry.atlases import Atlas, load_atlases
+
+    folder = Path(source)
+    if not folder.is_dir():
+        return load_atlases(source)
+    from .io import read_landmarks, read_volume
+
+    atlases = []
+    for lab in sorted(folder.glob("*_labels.nii.gz")):
+        stem_ = lab.name[: -len("_labels.nii.gz")]
+        lm = folder / f"{stem_}_landmarks.json"
+        if lm.exists():
+            atlases.append(Atlas(stem_, read_volume(lab, kind="labels"), read_landmarks(lm)))
+    if not atlases:
+        raise InputError(f"{folder}: no atlas (pairs of *_labels.nii.gz and *_landmarks.json)")
+    return atlases
+
+
+def _refine(args) -> int:
+    from .inference import resolve_device
+    from .io import atomic_path, read_landmarks, read_volume, stem, write_volume
+    from .registration.refine import refine
+
+    name = stem(args.image)
+    out = Path(args.out)
+    seg_path, json_path = out / f"{name}_refined.nii.gz", out / f"{name}_refine.json"
+    for p in (seg_path, json_path):
+        if p.exists() and not args.overwrite:
+            raise InputError(f"{p} exists; pass --overwrite to replace it")
+    image = read_volume(args.image, kind="image")
+    labels = read_volume(args.seg, kind="labels")
+    landmarks = read_landmarks(args.landmarks)
+    atlases = load_atlas_source(args.atlases)
+    result = refine(labels, landmarks, atlases, n_atlases=args.n_atlases, fusion=args.fusion, init=args.init,
+                    image=image, device=resolve_device(args.device))
+    write_volume(result.labels, seg_path)
+    report = {
+        "image": str(args.image), "segmentation": str(args.seg), "atlas_set": args.atlases,
+        "selected_atlases": result.selected, "nmi": result.nmi, "timings_s": result.timings, **result.info,
+        "landmarks_used": {n: (list(p) if ok else None) for n, p, ok in zip(landmarks.names, landmarks.positions.tolist(), landmarks.valid)},
+        "landmark_sources": list(landmarks.source),
+    }
+    with atomic_path(json_path) as tmp:
+        tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
+    print(f"{seg_path.name}: refined with {len(result.selected)} atlases in {result.timings['total']:.1f} s")
+    return 0
+
+
+def _atlases(args) -> int:
+    from .inference import resolve_device
+    from .io import VOLUME_SUFFIXES, full_suffix
+    from .registry.atlases import build_from_images, write_atlas_set
+
+    folder = Path(args.dir)
+    if not folder.is_dir():
+        raise InputError(f"{folder}: no such folder")
+    images = [p for p in sorted(folder.iterdir()) if full_suffix(p) in VOLUME_SUFFIXES]
+    if not images:
+        raise InputError(f"{folder}: no image files ({', '.join(VOLUME_SUFFIXES)})")
+    atlases = build_from_images(images, args.model, device=resolve_device(args.device))
+    entry = write_atlas_set(atlases, args.name or folder.name, overwrite=args.overwrite,
+                            description=f"{len(atlases)} atlases built from {folder} with {args.model}",
+                            training={"model": args.model, "source": str(folder)})
+    print(f"installed atlas set {entry.name} ({len(atlases)} atlases) in {entry.root}")
+    return 0
 
 
 def _train(args) -> int:

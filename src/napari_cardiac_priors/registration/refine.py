@@ -74,7 +74,7 @@ def _check_inputs(labels: Volume, landmarks: Landmarks, atlases, image: Volume |
         raise InputError(f"landmark {name} lies outside the image (more than 20 mm beyond its edge)")
 
 
-def refine(labels: Volume, landmarks: Landmarks, atlases, *, n_atlases: int = 5, fusion: str = "patch",
+def refine(labels: Volume, landmarks: Landmarks, atlases, *, n_atlases: int = 5, fusion: str = "majority",
            init: str = "landmarks", image: Volume | None = None, bending: float = 1e-3, levels=None,
            device: str = "cpu", progress=None) -> RefineResult:
     """Refine a segmentation by atlas propagation (see the module docstring).
@@ -86,7 +86,8 @@ def refine(labels: Volume, landmarks: Landmarks, atlases, *, n_atlases: int = 5,
         landmarks are dropped; at least 4 are needed.
     atlases : sequence of :class:`~napari_cardiac_priors.registry.atlases.Atlas`.
     n_atlases : how many atlases to keep after NMI ranking (L).
-    fusion : "patch" (eq. 5) or "majority".
+    fusion : "majority" (default: the better of the two on label-only targets, see BENCHMARKS.md)
+        or "patch" (eq. 5, patch similarity on the target's upsampled labels).
     init : "landmarks" (the paper) or "labels" (label-moment affine, the Fig. 12 baseline).
     image : the target image, only to check that it matches the labels' grid.
     progress : ``progress(step, fraction)`` callback, or None.

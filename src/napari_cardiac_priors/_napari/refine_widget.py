@@ -1,0 +1,185 @@
+"""The "Refine" dock widget: atlas-propagation refinement from the (corrected) landmarks.
+
+The result appears as a new Labels layer on the HR grid; "Accept" replaces the target labels
+layer by it (and "Undo accept" brings the old one back); "Reject" removes the result. The
+input layers are read, never modified.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+
+from magicgui.widgets import ComboBox, Container, Label, ProgressBar, PushButton, SpinBox
+
+from ..errors import InputError
+
+
+class Cancelled(Exception):
+    """Raised inside the refinement when the user pressed Cancel."""
+
+
+def _refine_worker(labels, landmarks, atlas_set: str, n_atlases: int, fusion: str, device: str):
+    """Generator run in a napari thread: runs the pipeline in an inner thread and yields its
+    ``(step, fraction)`` progress; returns ``(result, error)``. Closing the generator (Cancel)
+    stops the pipeline at its next progress report."""
+    from ..inference import resolve_device
+    from ..registration.refine import refine
+    from ..registry.atlases import load_atlases
+
+    events: queue.Queue = queue.Queue()
+    cancel = threading.Event()
+    out = {}
+
+    def progress(step, fraction):
+        if cancel.is_set():
+            raise Cancelled()
+        events.put((step, fraction))
+
+    def run():
+        try:
+            atlases = load_atlases(atlas_set)
+            out["result"] = refine(labels, landmarks, atlases, n_atlases=n_atlases, fusion=fusion,
+                                   device=resolve_device(device), progress=progress)
+        except Exception as e:  # noqa: BLE001 - returned to the widget
+            out["error"] = e
+        finally:
+            events.put(None)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = events.get()
+            if item is None:
+                break
+            yield item
+    finally:
+        cancel.set()  # the generator was closed (Cancel) or finished
+    thread.join()
+    return out.get("result"), out.get("error")
+
+
+class RefineWidget(Container):
+    """Refine a target segmentation with an atlas set, starting from the landmark points."""
+
+    def __init__(self, napari_viewer):
+        from ..registry import list_models
+
+        super().__init__(labels=True)
+        self._viewer = napari_viewer
+        sets = [e.name for e in list_models(task="atlas")]
+        self._labels = ComboBox(label="Target labels", choices=self._layers_of("Labels"), nullable=True)
+        self._points = ComboBox(label="Landmarks", choices=self._layers_of("Points"), nullable=True)
+        self._atlases = ComboBox(label="Atlas set", choices=sets, value=sets[0] if sets else None, nullable=not sets)
+        self._n = SpinBox(label="Atlases", min=1, max=20, value=5)
+        self._fusion = ComboBox(label="Fusion", choices=["majority", "patch"], value="majority")
+        self._device = ComboBox(label="Device", choices=["auto", "cpu", "cuda", "mps"], value="auto")
+        self._run = PushButton(text="Refine")
+        self._cancel = PushButton(text="Cancel", enabled=False)
+        self._progress = ProgressBar(label="Progress", min=0, max=100, value=0)
+        self._status = Label(label="Status", value="")
+        self._accept = PushButton(text="Accept", enabled=False)
+        self._reject = PushButton(text="Reject", enabled=False)
+        self._undo = PushButton(text="Undo accept", enabled=False)
+        self.extend([self._labels, self._points, self._atlases, self._n, self._fusion, self._device, self._run,
+                     self._cancel, self._progress, self._status, self._accept, self._reject, self._undo])
+        for combo in (self._labels, self._points):
+            napari_viewer.layers.events.inserted.connect(combo.reset_choices)
+            napari_viewer.layers.events.removed.connect(combo.reset_choices)
+        self._run.changed.connect(lambda *_: self.run())
+        self._cancel.changed.connect(lambda *_: self.worker and self.worker.quit())
+        self._accept.changed.connect(lambda *_: self.accept())
+        self._reject.changed.connect(lambda *_: self.reject())
+        self._undo.changed.connect(lambda *_: self.undo_accept())
+        self.worker = None
+        self.result_layer = None
+        self._replaced = None  # (layer, index) removed by Accept
+
+    def _layers_of(self, kind: str):
+        return lambda *_: [layer for layer in self._viewer.layers if type(layer).__name__ == kind]
+
+    def run(self):
+        """Start the refinement; returns the worker (None when the inputs are not usable)."""
+        from napari.qt.threading import create_worker
+        from napari.utils.notifications import show_error
+
+        from .layers import layer_to_volume, points_to_landmarks
+
+        labels_layer, points_layer, atlas_set = self._labels.value, self._points.value, self._atlases.value
+        if labels_layer is None or points_layer is None or atlas_set is None:
+            show_error("choose the target labels, the landmarks and an atlas set first")
+            return None
+        try:
+            labels = layer_to_volume(labels_layer)
+            labels = labels.with_array(labels.array.copy())  # never touch the layer's data
+            landmarks = points_to_landmarks(points_layer.data, features=points_layer.features, scale=points_layer.scale,
+                                            affine=points_layer.affine.affine_matrix, translate=points_layer.translate)
+        except (InputError, ValueError) as e:
+            show_error(str(e))
+            return None
+        self._target_name = labels_layer.name
+        self._run.enabled, self._cancel.enabled = False, True
+        self._progress.value = 0
+        worker = create_worker(_refine_worker, labels, landmarks, atlas_set, self._n.value, self._fusion.value, self._device.value)
+        worker.yielded.connect(self._on_progress)
+        worker.returned.connect(self._on_result)
+        worker.aborted.connect(lambda: setattr(self._status, "value", "cancelled"))
+        worker.finished.connect(lambda: (setattr(self._run, "enabled", True), setattr(self._cancel, "enabled", False)))
+        self.worker = worker
+        worker.start()
+        return worker
+
+    def _on_progress(self, item) -> None:
+        step, fraction = item
+        self._progress.value = int(100 * fraction)
+        self._status.value = step
+
+    def _on_result(self, out) -> None:
+        from napari.layers import Layer
+        from napari.utils.notifications import show_error
+
+        from .layers import volume_layer_data
+
+        result, error = out
+        if error is not None:
+            self._status.value = "cancelled" if isinstance(error, Cancelled) else "failed"
+            if not isinstance(error, Cancelled):
+                show_error(str(error) if isinstance(error, InputError) else f"refinement failed: {type(error).__name__}: {error}")
+            return
+        data = volume_layer_data(result.labels, name=f"{self._target_name} refined")
+        self.result_layer = self._viewer.add_layer(Layer.create(*data))
+        self.result_layer.metadata["refine"] = {"selected": result.selected, "nmi": result.nmi, "timings": result.timings}
+        self._progress.value = 100
+        self._status.value = f"done in {result.timings['total']:.1f} s with {', '.join(result.selected)}"
+        self._accept.enabled = self._reject.enabled = True
+
+    def accept(self) -> None:
+        """Replace the target labels layer by the result (undoable with :meth:`undo_accept`)."""
+        layers = self._viewer.layers
+        old = next((layer for layer in layers if layer.name == self._target_name), None)
+        if self.result_layer is None or old is None:
+            return
+        self._replaced = (old, layers.index(old))
+        layers.remove(old)
+        self.result_layer.name = self._target_name
+        self._accept.enabled = self._reject.enabled = False
+        self._undo.enabled = True
+
+    def undo_accept(self) -> None:
+        """Bring the replaced labels layer back and keep the result as a separate layer."""
+        if self._replaced is None:
+            return
+        layer, index = self._replaced
+        self.result_layer.name = f"{layer.name} refined"
+        self._viewer.layers.insert(min(index, len(self._viewer.layers)), layer)
+        self._replaced = None
+        self._undo.enabled = False
+        self._accept.enabled = self._reject.enabled = True
+
+    def reject(self) -> None:
+        """Remove the result layer."""
+        if self.result_layer is not None and self.result_layer in self._viewer.layers:
+            self._viewer.layers.remove(self.result_layer)
+        self.result_layer = None
+        self._accept.enabled = self._reject.enabled = False

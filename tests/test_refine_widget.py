@@ -1,0 +1,49 @@
+"""The Refine widget end to end on a phantom: result on the HR grid, Accept / Undo / Reject."""
+
+import numpy as np
+import pytest
+
+from napari_cardiac_priors.phantom import make_subject
+from napari_cardiac_priors.volume import resample
+
+pytestmark = pytest.mark.gui
+
+
+def test_refine_widget_end_to_end(make_napari_viewer, qtbot, monkeypatch):
+    import napari.utils.notifications as notifications
+    from napari.layers import Layer
+
+    from napari_cardiac_priors._napari.landmark_points import LandmarkPoints
+    from napari_cardiac_priors._napari.layers import volume_layer_data
+    from napari_cardiac_priors._napari.refine_widget import RefineWidget
+
+    errors = []
+    monkeypatch.setattr(notifications, "show_error", errors.append)
+    ph = make_subject(9801, pathology="NOR", lr=True)["ed"]
+    viewer = make_napari_viewer()
+    viewer.add_layer(Layer.create(*volume_layer_data(ph.lr_image, name="lr")))
+    target = viewer.add_layer(Layer.create(*volume_layer_data(resample(ph.labels, ph.lr_image), name="lr labels")))
+    before = target.data.copy()
+    points = LandmarkPoints(viewer, ph.landmarks)
+    widget = RefineWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget._labels.value = target
+    widget._points.value = points.layer
+    widget._atlases.value = "atlases-phantom"
+    widget._n.value = 2
+    widget._device.value = "cpu"
+    widget._run.clicked.emit()  # the user presses "Refine"
+    qtbot.waitUntil(lambda: widget._run.enabled, timeout=120000)
+    assert not errors, errors
+    result = viewer.layers["lr labels refined"]
+    np.testing.assert_allclose(result.scale, (2.0, 1.25, 1.25))
+    assert {1, 2, 3, 4} <= set(np.unique(result.data))
+    np.testing.assert_array_equal(target.data, before)  # the input was not touched
+    assert widget._progress.value == 100 and "done" in widget._status.value
+    # Accept replaces the target layer; Undo brings it back; Reject removes the result
+    widget._accept.clicked.emit()
+    assert "lr labels refined" not in [layer.name for layer in viewer.layers] and viewer.layers["lr labels"] is result
+    widget._undo.clicked.emit()
+    assert viewer.layers["lr labels"] is target and viewer.layers["lr labels refined"] is result
+    widget._reject.clicked.emit()
+    assert result not in viewer.layers and target in viewer.layers
