@@ -1,8 +1,9 @@
 """The interactive demo: napari with the plugin's widgets and the phantom sample data.
 
 The LR phantom stack opens with its HR labels and landmarks; when the bundled
-``sslln-lr-phantom`` model is installed the Segment widget runs it on the stack, adding the
-predicted labels and the editable landmark points.
+``sslln-lr-phantom`` model is installed the Segment widget runs it on the stack (predicted
+labels and editable landmark points) and the Refine widget then refines that segmentation
+onto the HR grid with the bundled phantom atlases.
 """
 
 from __future__ import annotations
@@ -21,12 +22,26 @@ def make_viewer(*, run_model: bool = True):
     viewer.open_sample(PLUGIN, "phantom_lr")
     viewer.window.add_plugin_dock_widget(PLUGIN, "Load cardiac stack")
     _, segment = viewer.window.add_plugin_dock_widget(PLUGIN, "Segment")
+    _, refine = viewer.window.add_plugin_dock_widget(PLUGIN, "Refine")
     viewer.dims.ndisplay = 2
     if run_model and DEMO_MODEL in {e.name for e in list_models()}:
         segment._image.value = viewer.layers["phantom LR image"]
         segment._model.value = DEMO_MODEL
-        segment.run()
+        worker = segment.run()
+        if worker is not None:
+            worker.finished.connect(lambda: _refine_result(segment, refine))
     return viewer
+
+
+def _refine_result(segment, refine) -> None:
+    """Run the Refine widget on what the Segment widget produced (labels + landmarks)."""
+    if segment.labels_layer is None or segment.landmark_points is None:
+        return
+    refine._labels.reset_choices()
+    refine._points.reset_choices()
+    refine._labels.value = segment.labels_layer
+    refine._points.value = segment.landmark_points.layer
+    refine.run()
 
 
 def run_viewer() -> None:
