@@ -185,12 +185,15 @@ def main():
     ap.add_argument("--variants", type=int, default=10, help="subjects for the initialisation variants (Fig. 12)")
     ap.add_argument("--speed", type=int, default=10)
     ap.add_argument("--sitk", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=2, help="torch and SimpleITK threads")
     args = ap.parse_args()
+    import SimpleITK as sitk
     import torch
 
     from napari_cardiac_priors.registry.atlases import load_atlases
 
-    torch.set_num_threads(2)
+    torch.set_num_threads(args.threads)
+    sitk.ProcessObject.SetGlobalDefaultNumberOfThreads(args.threads)
     atlases = load_atlases("atlases-phantom")
     print(f"# bench_refine.py, {time.strftime('%Y-%m-%d')}, {platform.machine()}, {os.cpu_count()} CPU cores, "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads\n")
