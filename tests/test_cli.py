@@ -189,3 +189,18 @@ def test_refine_and_atlas_commands(capsys, tmp_path):
     assert code == 2 and "unknown model 'nope'" in err
     code, out, err = run(capsys, "atlases", "build", tmp_path / "empty_dir_that_is_missing")
     assert code == 2 and "no such folder" in err
+
+
+def test_atlases_build_from_hr_images(capsys, tmp_path):
+    """`atlases build` segments HR volumes with sslln-hr-phantom and installs an atlas set."""
+    from napari_cardiac_priors.phantom import make_subject
+    from napari_cardiac_priors.registry.atlases import load_atlases
+
+    (tmp_path / "hr").mkdir()
+    ph = make_subject(9803, pathology="NOR")["ed"]
+    write_volume(ph.image, tmp_path / "hr" / "subject_a.nii.gz")
+    code, out, err = run(capsys, "atlases", "build", tmp_path / "hr", "--name", "my-hr-atlases", "--device", "cpu")
+    assert code == 0, err
+    (atlas,) = load_atlases("my-hr-atlases")
+    assert atlas.labels.shape == ph.labels.shape and atlas.landmarks.valid.sum() >= 4
+    assert atlas.image is not None

@@ -48,6 +48,7 @@ class SegmentWidget(Container):
         self._image = ComboBox(label="Image", choices=self._image_layers, nullable=True)
         self._model = ComboBox(label="Model", choices=models, value=models[0] if models else None, nullable=not models)
         self._about = Label(label="About", value="")
+        self._about.native.setWordWrap(True)
         self._device = ComboBox(label="Device", choices=["auto", "cpu", "cuda", "mps"], value="auto")
         self._run = PushButton(text="Segment")
         self._cancel = PushButton(text="Cancel", enabled=False)
