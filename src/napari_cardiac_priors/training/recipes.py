@@ -54,6 +54,11 @@ _ACDC_INPUT = {
     "inplane_spacing_range": [0.5, 2.5],
     "normalisation": "percentile_1_99",
 }
+#: What every ACDC recipe shares: input contract, data, split, budget and licence.
+_ACDC = dict(
+    input=_ACDC_INPUT, data="acdc", train_ids=ACDC_TRAINING, val_ids=ACDC_VALIDATION, epochs=40,
+    license=f"{ACDC_LICENSE} (weights trained on ACDC; non-commercial research only)",
+)
 
 RECIPES = {
     "sslln-acdc": Recipe(
@@ -61,26 +66,16 @@ RECIPES = {
         description="SSLLN (2.5D) on real cine short-axis MR: LV, MYO, RV + six landmarks (derived from the labels)",
         architecture="sslln",
         config={"n_slices": 24, "n_classes": 4, "n_landmarks": 7},
-        input=_ACDC_INPUT,
-        data="acdc",
-        train_ids=ACDC_TRAINING,
-        val_ids=ACDC_VALIDATION,
-        epochs=40,
-        license=f"{ACDC_LICENSE} (weights trained on ACDC; non-commercial research only)",
         citation=f"ACDC: {ACDC_CITATION}. Method: {SSLLN_CITATION}",
+        **_ACDC,
     ),
     "unet-acdc": Recipe(
         name="unet-acdc",
         description="Plain 2D U-Net baseline on real cine short-axis MR (LV, MYO, RV), same data, budget and validation as sslln-acdc",
         architecture="unet2d",
         config={"n_slices": 24, "n_classes": 4, "base": 16, "depth": 4},
-        input=_ACDC_INPUT,
-        data="acdc",
-        train_ids=ACDC_TRAINING,
-        val_ids=ACDC_VALIDATION,
-        epochs=40,
-        license=f"{ACDC_LICENSE} (weights trained on ACDC; non-commercial research only)",
         citation=f"ACDC: {ACDC_CITATION}",
+        **_ACDC,
     ),
     "sslln-hr-phantom": Recipe(
         name="sslln-hr-phantom",
