@@ -232,21 +232,13 @@ def _segment(args) -> int:
 
 def load_atlas_source(source: str):
     """Atlases from a registry name or from a folder of ``*_labels.nii.gz`` + ``*_landmarks.json``."""
-    from .registry.atlases import Atlas, load_atlases
+    from .registry.atlases import load_atlases, read_atlas_folder
 
-    folder = Path(source)
-    if not folder.is_dir():
+    if not Path(source).is_dir():
         return load_atlases(source)
-    from .io import read_landmarks, read_volume
-
-    atlases = []
-    for lab in sorted(folder.glob("*_labels.nii.gz")):
-        stem_ = lab.name[: -len("_labels.nii.gz")]
-        lm = folder / f"{stem_}_landmarks.json"
-        if lm.exists():
-            atlases.append(Atlas(stem_, read_volume(lab, kind="labels"), read_landmarks(lm)))
+    atlases = read_atlas_folder(source)
     if not atlases:
-        raise InputError(f"{folder}: no atlas (pairs of *_labels.nii.gz and *_landmarks.json)")
+        raise InputError(f"{source}: no atlas (pairs of *_labels.nii.gz and *_landmarks.json)")
     return atlases
 
 

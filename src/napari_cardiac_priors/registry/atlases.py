@@ -17,7 +17,7 @@ from pathlib import Path
 
 from ..landmarks import Landmarks
 from ..volume import Volume
-from . import BUNDLED_DIR, ModelEntry, RegistryError, _read_manifest, _write_manifest, get_model, sha256_of, user_dir
+from . import BUNDLED_DIR, ModelEntry, RegistryError, _read_manifest, _write_manifest, get_model, sha256_of, user_dir, verified_path
 
 
 @dataclass
@@ -37,28 +37,28 @@ def _digest(folder: Path) -> str:
 
 def load_atlases(name: str) -> list[Atlas]:
     """The atlases of the set ``name`` (hash-checked), sorted by id."""
-    from ..io import read_landmarks, read_volume
-
     entry = get_model(name)
     if entry.task != "atlas":
         raise RegistryError(f"{name!r} is a {entry.task} model, not an atlas set")
-    folder = entry.path
-    if not folder.is_dir():
-        raise RegistryError(f"atlas set {name!r}: folder {folder} is missing")
-    if _digest(folder) != entry.sha256:
-        raise RegistryError(f"atlas set {name!r}: the files in {folder.name} differ from the manifest (sha256 mismatch)")
-    atlases = []
-    for lab in sorted(folder.glob("atlas_*_labels.nii.gz")):
-        aid = lab.name[: -len("_labels.nii.gz")]
-        img = folder / f"{aid}_image.nii.gz"
-        atlases.append(Atlas(
-            aid,
-            read_volume(lab, kind="labels"),
-            read_landmarks(folder / f"{aid}_landmarks.json"),
-            read_volume(img, kind="image") if img.exists() else None,
-        ))
+    atlases = read_atlas_folder(verified_path(entry), pattern="atlas_*_labels.nii.gz")
     if not atlases:
         raise RegistryError(f"atlas set {name!r} holds no atlas")
+    return atlases
+
+
+def read_atlas_folder(folder, *, pattern: str = "*_labels.nii.gz") -> list[Atlas]:
+    """Atlases from a folder of ``<id>_labels.nii.gz`` + ``<id>_landmarks.json`` (+ optional
+    ``<id>_image.nii.gz``), sorted by id; labels without a landmark file are skipped. No hash
+    check: use :func:`load_atlases` for installed sets."""
+    from ..io import read_landmarks, read_volume
+
+    atlases = []
+    for lab in sorted(Path(folder).glob(pattern)):
+        aid = lab.name[: -len("_labels.nii.gz")]
+        lm, img = lab.parent / f"{aid}_landmarks.json", lab.parent / f"{aid}_image.nii.gz"
+        if lm.exists():
+            atlases.append(Atlas(aid, read_volume(lab, kind="labels"), read_landmarks(lm),
+                                 read_volume(img, kind="image") if img.exists() else None))
     return atlases
 
 
