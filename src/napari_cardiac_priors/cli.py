@@ -100,6 +100,17 @@ def build_parser() -> argparse.ArgumentParser:
     me.add_argument("seg", nargs="+", help="label map files")
     me.add_argument("--csv", help="write the table to this CSV file")
 
+    ba = sub.add_parser("batch", help="segment (and refine) a cohort on dask.distributed, resumable, with provenance")
+    ba.add_argument("cohort", help="ACDC-layout folder, folder of images, or CSV (subject, ed[, es, ed_labels, es_labels, group])")
+    ba.add_argument("--out", required=True, help="output folder (a rerun skips finished subjects)")
+    ba.add_argument("--model", required=True, help="segmentation model name")
+    ba.add_argument("--refine", action="store_true", help="refine each segmentation by atlas propagation")
+    ba.add_argument("--atlases", default="atlases-phantom", help="atlas set name or folder (default atlases-phantom)")
+    ba.add_argument("--n-atlases", type=int, default=5, help="atlases kept after NMI ranking (default 5)")
+    ba.add_argument("--scheduler", help="address of a running dask scheduler (default: a local cluster)")
+    ba.add_argument("--workers", type=int, help="local cluster worker processes (default: 2 or the CPU count if smaller)")
+    ba.add_argument("--device", default="cpu", help="auto, cpu, cuda or mps, on every worker (default cpu)")
+
     de = sub.add_parser("demo", help="napari with the plugin and sample data, or a headless run of the pipeline")
     de.add_argument("--out", default="cardiac-priors-demo", help="output folder (default ./cardiac-priors-demo)")
     de.add_argument("--headless", action="store_true", help="no viewer: run the pipeline and print a summary")
@@ -118,7 +129,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     handler = {
         "models": _models, "phantom": _phantom, "segment": _segment, "train": _train, "refine": _refine,
-        "atlases": _atlases,
+        "atlases": _atlases, "batch": _batch,
         "evaluate": _evaluate, "measure": _measure, "demo": _demo,
     }[args.command]
     try:
@@ -230,22 +241,11 @@ def _segment(args) -> int:
     return EXIT_BAD_INPUT if failed else 0
 
 
-def load_atlas_source(source: str):
-    """Atlases from a registry name or from a folder of ``*_labels.nii.gz`` + ``*_landmarks.json``."""
-    from .registry.atlases import load_atlases, read_atlas_folder
-
-    if not Path(source).is_dir():
-        return load_atlases(source)
-    atlases = read_atlas_folder(source)
-    if not atlases:
-        raise InputError(f"{source}: no atlas (pairs of *_labels.nii.gz and *_landmarks.json)")
-    return atlases
-
-
 def _refine(args) -> int:
     from .inference import resolve_device
     from .io import atomic_path, read_landmarks, read_volume, stem, write_volume
     from .registration.refine import refine
+    from .registry.atlases import load_atlas_source
 
     name = stem(args.image)
     out = Path(args.out)
@@ -311,6 +311,67 @@ def _train(args) -> int:
                     device=resolve_device(args.device), progress=progress)
     print(f"model written to {weights}; its manifest entry to {weights.parent / 'manifest_entry.json'}")
     return 0
+
+
+# -- batch ---------------------------------------------------------------------------------
+def _batch(args) -> int:
+    from .batch import BatchOptions, read_cohort, run_batch
+    from .inference import resolve_device
+
+    if args.workers is not None and args.workers < 1:
+        raise InputError(f"--workers must be at least 1, got {args.workers}")
+    if args.n_atlases < 1:
+        raise InputError(f"--n-atlases must be at least 1, got {args.n_atlases}")
+    if not args.verbose:  # the dask cluster's own INFO lines would bury the progress bar
+        for handler in logging.getLogger().handlers:
+            handler.addFilter(lambda r: not r.name.startswith(("distributed", "bokeh", "tornado")) or r.levelno >= logging.ERROR)
+    subjects = read_cohort(args.cohort)
+    options = BatchOptions(model=args.model, refine=args.refine, atlases=args.atlases, n_atlases=args.n_atlases,
+                           device=resolve_device(args.device))
+    bar = _ProgressBar(len(subjects))
+
+    def progress(event):
+        if event["event"] == "start":
+            print(f"{event['total']} subject(s); dask dashboard: {event['dashboard'] or '-'}", file=sys.stderr, flush=True)
+        else:
+            bar.update(event)
+
+    summary = run_batch(subjects, args.out, options, scheduler=args.scheduler, workers=args.workers, progress=progress)
+    bar.close()
+    print(f"{summary.done} done, {summary.skipped} skipped (unchanged), {summary.failed} failed in {summary.seconds:.0f} s; "
+          f"{summary.paths['measures']}, report {summary.paths['report']}")
+    return EXIT_FAILURE if summary.failed else 0
+
+
+class _ProgressBar:
+    """A one-line progress bar on stderr (redrawn in place on a terminal, one line per 10 % otherwise)."""
+
+    def __init__(self, total: int, width: int = 30):
+        import time
+
+        self.total, self.width, self.t0, self.failed = total, width, time.monotonic(), 0
+        self.tty = sys.stderr.isatty()
+        self._last_decile = -1
+
+    def update(self, event) -> None:
+        import time
+
+        self.failed += event["status"] == "failed"
+        done = event["done"]
+        fill = int(self.width * done / max(self.total, 1))
+        rate = done / max(time.monotonic() - self.t0, 1e-9) * 60
+        line = (f"[{'#' * fill}{'.' * (self.width - fill)}] {done}/{self.total} subjects, "
+                f"{self.failed} failed, {rate:.1f}/min")
+        if self.tty:
+            print(f"\r{line}", end="", file=sys.stderr, flush=True)
+        elif done * 10 // max(self.total, 1) != self._last_decile or event["status"] == "failed":
+            self._last_decile = done * 10 // max(self.total, 1)
+            msg = f" ({event['subject']}: {event['error']})" if event["status"] == "failed" else ""
+            print(line + msg, file=sys.stderr, flush=True)
+
+    def close(self) -> None:
+        if self.tty:
+            print(file=sys.stderr, flush=True)
 
 
 # -- evaluate / measure ----------------------------------------------------------------------

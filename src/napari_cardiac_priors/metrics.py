@@ -161,3 +161,42 @@ def landmark_errors(pred, ref) -> np.ndarray:
     if p.shape != r.shape or p.shape[-1] != 3:
         raise ValueError(f"landmark arrays must both be (n, 3), got {p.shape} and {r.shape}")
     return np.linalg.norm(p - r, axis=-1)
+
+
+def anatomy_errors(labels: np.ndarray) -> list[str]:
+    """Anatomically implausible errors of a bi-ventricular label map ``(z, y, x)``, as short texts.
+
+    The checks (ACNN §III's "anatomically implausible" results): each of LV, MYO and RV is
+    present and one connected 3D component (26-connectivity, so that pieces on neighbouring
+    slices that touch at an edge or corner count as one; in-plane shifts between breath-holds
+    still split some manual ACDC labels, see BENCHMARKS.md for the rate); on every slice with LV cavity
+    the cavity is enclosed by myocardium (no LV pixel 4-adjacent to background or RV: a hole
+    in the myocardium); the RV cavity touches the LV wall somewhere (the septum). An empty
+    list means none was found.
+    """
+    from scipy import ndimage
+
+    labels = np.asarray(labels)
+    errors = []
+    for v in (LV, MYO, RV):
+        mask = labels == v
+        if not mask.any():
+            errors.append(f"no {LABELS[v]}")
+            continue
+        n = ndimage.label(mask, np.ones((3, 3, 3), bool))[1]
+        if n > 1:
+            errors.append(f"{LABELS[v]} in {n} pieces")
+    open_slices = 0
+    cross = ndimage.generate_binary_structure(2, 1)
+    lv_slices = np.flatnonzero((labels == LV).any(axis=(1, 2)))
+    for k in lv_slices[1:-1]:  # the end slices may open legitimately (LV outflow tract at the base)
+        outside = ~np.isin(labels[k], (LV, MYO))
+        if np.any(ndimage.binary_dilation(labels[k] == LV, cross) & outside):
+            open_slices += 1
+    if open_slices:
+        errors.append(f"myocardium open on {open_slices} slice(s)")
+    if (labels == RV).any() and (labels == MYO).any():
+        near_rv = ndimage.binary_dilation(labels == RV, np.stack([np.zeros((3, 3), bool), cross, np.zeros((3, 3), bool)]))
+        if not np.any(near_rv & (labels == MYO)):
+            errors.append("RV does not touch the LV wall")
+    return errors

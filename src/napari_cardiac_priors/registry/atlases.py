@@ -46,6 +46,18 @@ def load_atlases(name: str) -> list[Atlas]:
     return atlases
 
 
+def load_atlas_source(source) -> list[Atlas]:
+    """Atlases from an installed set's name or from a folder (see :func:`read_atlas_folder`)."""
+    from ..errors import InputError
+
+    if not Path(source).is_dir():
+        return load_atlases(str(source))
+    atlases = read_atlas_folder(source)
+    if not atlases:
+        raise InputError(f"{source}: no atlas (pairs of *_labels.nii.gz and *_landmarks.json)")
+    return atlases
+
+
 def read_atlas_folder(folder, *, pattern: str = "*_labels.nii.gz") -> list[Atlas]:
     """Atlases from a folder of ``<id>_labels.nii.gz`` + ``<id>_landmarks.json`` (+ optional
     ``<id>_image.nii.gz``), sorted by id; labels without a landmark file are skipped. No hash

@@ -64,6 +64,15 @@ def validate(network, cases, contract, *, device="cpu") -> dict:
     return out
 
 
+def learning_rate(recipe: Recipe, epoch: int, epochs: int) -> float:
+    """The learning rate of (0-based) ``epoch`` out of ``epochs`` under the recipe's schedule."""
+    if recipe.lr_schedule == "constant":
+        return float(recipe.lr)
+    if recipe.lr_schedule == "cosine":
+        return float(recipe.lr * 0.5 * (1.0 + np.cos(np.pi * epoch / max(epochs, 1))))
+    raise ValueError(f"unknown learning-rate schedule {recipe.lr_schedule!r}")
+
+
 def train(recipe: Recipe, out_dir, *, data_root=None, epochs: int | None = None, resume: bool = False,
           device: str = "cpu", progress=None, max_train_cases: int | None = None) -> Path:
     """Train ``recipe`` into ``out_dir``; returns the path of ``model.safetensors``."""
@@ -105,13 +114,19 @@ def train(recipe: Recipe, out_dir, *, data_root=None, epochs: int | None = None,
     progress({"event": "data", "train": len(arrays), "val": len(val_cases), "seconds": time.perf_counter() - t_load})
 
     S = recipe.input["size"][0]
+    sample_contract = dict(recipe.input)
+    if recipe.train_crop:
+        sample_contract["size"] = [S, *recipe.train_crop]
     net.train()
     for epoch in range(start, epochs):
         t0 = time.perf_counter()
+        lr = learning_rate(recipe, epoch, epochs)
+        for group in opt.param_groups:
+            group["lr"] = lr
         order = rng.permutation(len(arrays))
         losses = []
         for b in range(0, len(order) - recipe.batch_size + 1, recipe.batch_size):
-            batch = [sample_case(arrays[i], recipe.input, sample_augmentation(rng, S, **recipe.augment)) for i in order[b : b + recipe.batch_size]]
+            batch = [sample_case(arrays[i], sample_contract, sample_augmentation(rng, S, **recipe.augment)) for i in order[b : b + recipe.batch_size]]
             x, seg_t, lmk_t = (torch.from_numpy(np.stack(v)).to(device) for v in zip(*batch))
             out_ = net(x)
             if isinstance(out_, tuple):
@@ -122,7 +137,7 @@ def train(recipe: Recipe, out_dir, *, data_root=None, epochs: int | None = None,
             loss.backward()
             opt.step()
             losses.append(float(loss.detach()))
-        record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "seconds": time.perf_counter() - t0}
+        record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "lr": lr, "seconds": time.perf_counter() - t0}
         if val_cases and ((epoch + 1) % recipe.val_every == 0 or epoch + 1 == epochs):
             record["val"] = validate(net, val_cases, recipe.input, device=device)
             if record["val"]["dice_mean"] > best:
@@ -165,6 +180,10 @@ def _write_entry(recipe: Recipe, out: Path, record: dict) -> None:
             "recipe": recipe.name,
             "seed": recipe.seed,
             "epochs_trained": record.get("epoch"),
+            "epochs_planned": recipe.epochs,
+            "lr": recipe.lr,
+            "lr_schedule": recipe.lr_schedule,
+            "train_crop": list(recipe.train_crop) if recipe.train_crop else None,
             "train_ids": list(recipe.train_ids),
             "validation_ids": list(recipe.val_ids),
             "validation": record.get("val", {}),
