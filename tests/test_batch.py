@@ -230,3 +230,10 @@ def test_cli_batch_bad_csv_one_line(tmp_path, capsys):
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "lacks the column(s) subject" in err[0]
     assert not (tmp_path / "o").exists()
+
+
+def test_run_on_a_running_scheduler_by_address(cohort, tmp_path, client):
+    subjects = read_cohort(cohort)[:1]
+    summary = run_batch(subjects, tmp_path / "run", BatchOptions(model=MODEL), scheduler=client.scheduler.address)
+    assert (summary.done, summary.failed) == (1, 0)
+    assert client.status == "running"  # the run closed its own client, not the cluster

@@ -28,7 +28,7 @@ class CohortWidget(Container):
         self._flagged = CheckBox(text="Flagged only", value=False)
         self._phase = ComboBox(label="Phase", choices=["ed", "es"], value="ed")
         self._status = Label(label="Status", value="no run opened")
-        self.table = Table(value={"data": [], "columns": list(COLUMNS)})
+        self.table = Table(value={"data": [], "index": [], "columns": list(COLUMNS)})
         self.extend([self._run, self._open, self._flagged, self._phase, self._status, self.table])
         self._open.changed.connect(lambda *_: self.open_run(self._run.value))
         self._flagged.changed.connect(lambda *_: self._fill())
@@ -65,7 +65,8 @@ class CohortWidget(Container):
         rows = [r for r in self.rows if not self._flagged.value or r.get("qc_flag") not in ("", "ok")]
         rows.sort(key=lambda r: (r.get("qc_flag") in ("", "ok"), r["subject"]))  # flagged first
         self.row_ids = [r["subject"] for r in rows]
-        self.table.value = {"data": [[r.get(c, "") for c in COLUMNS] for r in rows], "columns": list(COLUMNS)}
+        self.table.value = {"data": [[r.get(c, "") for c in COLUMNS] for r in rows],
+                            "index": [str(i + 1) for i in range(len(rows))], "columns": list(COLUMNS)}
 
     def open_subject(self, subject_id: str) -> list:
         """Add the subject's layers for the chosen phase; returns them ([] with a notification on error)."""
