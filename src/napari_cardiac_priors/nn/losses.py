@@ -60,3 +60,43 @@ class SquaredDiceLoss(nn.Module):
 class BalancedLandmarkCE(nn.Module):
     def forward(self, logits, target):
         return balanced_landmark_ce(logits, target)
+
+
+def code_distance(code: torch.Tensor, reference: torch.Tensor) -> torch.Tensor:
+    """Squared Euclidean distance between codes ``(N, D)``, averaged over the batch (ACNN's L_he)."""
+    return ((code - reference) ** 2).sum(dim=1).mean()
+
+
+def shape_prior_loss(encoder, probabilities: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """``|| f(probabilities) - f(onehot(target)) ||^2`` through a (frozen) T-L label encoder ``f``.
+
+    ``probabilities``: ``(N, C, *S)`` softmax output (probabilities, never logits: the encoder was
+    trained on one-hot maps); ``target``: ``(N, *S)`` integer labels. Zero when the probabilities
+    are the one-hot target. Gradients flow to ``probabilities`` only if the encoder's parameters
+    are frozen by the caller (``requires_grad_(False)``, eval mode).
+    """
+    from .tl import one_hot
+
+    with torch.no_grad():
+        ref = encoder(one_hot(target, probabilities.shape[1]))
+    return code_distance(encoder(probabilities), ref)
+
+
+def acnn_seg_loss(logits: torch.Tensor, target: torch.Tensor, encoder=None, *, lambda1: float = 0.01) -> torch.Tensor:
+    """ACNN-Seg eq. 1 without weight decay (given to the optimiser): cross-entropy +
+    ``lambda1`` x the shape prior through ``encoder`` (None: the plain 3D-Seg baseline)."""
+    loss = nn.functional.cross_entropy(logits, target.long())
+    if encoder is not None and lambda1:
+        loss = loss + lambda1 * shape_prior_loss(encoder, torch.softmax(logits, dim=1), target)
+    return loss
+
+
+def acnn_sr_loss(output: torch.Tensor, target: torch.Tensor, predictor=None, *, lambda1: float = 0.01) -> torch.Tensor:
+    """ACNN-SR eq. 2 without weight decay: smooth-L1 to the HR image + ``lambda1`` x the code
+    distance through the (frozen) T-L ``predictor`` (None: SR without prior)."""
+    loss = nn.functional.smooth_l1_loss(output, target)
+    if predictor is not None and lambda1:
+        with torch.no_grad():
+            ref = predictor(target)
+        loss = loss + lambda1 * code_distance(predictor(output), ref)
+    return loss

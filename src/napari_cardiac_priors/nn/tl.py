@@ -1,0 +1,163 @@
+"""The T-L network of Oktay et al. (ACNN, §II-D, Tables IV and V).
+
+A convolutional autoencoder on one-hot label maps with a linear code (no non-linearity on
+the code), and a predictor from intensity images to the same code. Tensors are
+``(N, C, Z, Y, X)`` for ``dims=3`` and ``(N, C, Y, X)`` for ``dims=2``; the input grid
+``shape`` is fixed per model (it is part of the model's input contract) because of the
+fully connected layers.
+
+Autoencoder (Table V), per level ``i``: conv 3 stride ``strides[i]`` -> conv 3 (widths 16, 32,
+64), then conv 3 to 1 channel with stride ``strides[3]`` -> FC to the code. The decoder
+mirrors it: FC (ReLU) -> learned transposed convolutions (widths 64, 32, 16, 16) each followed
+by a conv 3, a last conv 3 to the class logits. Every conv but the last has batch norm and
+ReLU. With the paper's strides ``(1,2,2), (2,2,2), (2,2,2), (3,3,3)`` (z, y, x) an input of
+60 x 120 x 120 gives a 5 x 5 x 5 map before the code; ``shape`` must be divisible by the
+product of the strides.
+
+Predictor (Table IV): two convs per level (32, 64, 128, 256; levels 2-4 start with stride 2),
+a conv to 1 channel and an FC to the code.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+_DECONV = {1: (1, 0), 2: (4, 1), 3: (7, 2)}  # stride -> (kernel, padding): output = stride x input
+
+
+def _layers(dims: int):
+    if dims == 3:
+        return nn.Conv3d, nn.ConvTranspose3d, nn.BatchNorm3d
+    if dims == 2:
+        return nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm2d
+    raise ValueError(f"dims must be 2 or 3, got {dims}")
+
+
+def _conv(dims, c_in, c_out, stride=1, *, bn_relu=True):
+    conv, _, bn = _layers(dims)
+    layers = [conv(c_in, c_out, 3, stride=stride, padding=1, bias=not bn_relu)]
+    if bn_relu:
+        layers += [bn(c_out), nn.ReLU(inplace=True)]
+    return nn.Sequential(*layers)
+
+
+def _deconv(dims, c_in, c_out, stride):
+    _, deconv, bn = _layers(dims)
+    stride = tuple(stride)
+    k = tuple(_DECONV[s][0] for s in stride)
+    p = tuple(_DECONV[s][1] for s in stride)
+    return nn.Sequential(deconv(c_in, c_out, k, stride=stride, padding=p, bias=False), bn(c_out), nn.ReLU(inplace=True))
+
+
+def _grid(shape, strides):
+    grid = []
+    for axis, n in enumerate(shape):
+        f = math.prod(s[axis] for s in strides)
+        if n % f:
+            raise ValueError(f"T-L input size {tuple(shape)} must be divisible by {tuple(math.prod(s[a] for s in strides) for a in range(len(shape)))}")
+        grid.append(n // f)
+    return tuple(grid)
+
+
+PAPER_STRIDES_3D = ((1, 2, 2), (2, 2, 2), (2, 2, 2), (3, 3, 3))
+PAPER_STRIDES_2D = ((2, 2), (2, 2), (2, 2), (3, 3))
+
+
+class LabelAutoencoder(nn.Module):
+    """Autoencoder on one-hot label maps ``(N, n_classes, *shape)`` with a ``code_size`` linear code."""
+
+    def __init__(self, n_classes: int = 4, shape=(60, 120, 120), code_size: int = 64, strides=None,
+                 widths=(16, 32, 64)):
+        super().__init__()
+        dims = len(shape)
+        strides = tuple(tuple(s) for s in (strides or (PAPER_STRIDES_3D if dims == 3 else PAPER_STRIDES_2D)))
+        self.shape, self.n_classes, self.code_size = tuple(shape), n_classes, code_size
+        self.grid = _grid(shape, strides)
+        enc, c = [], n_classes
+        for w, s in zip(widths, strides[:3]):
+            enc += [_conv(dims, c, w, s), _conv(dims, w, w)]
+            c = w
+        enc.append(_conv(dims, c, 1, strides[3]))
+        self.encoder = nn.Sequential(*enc)
+        n = math.prod(self.grid)
+        self.to_code = nn.Linear(n, code_size)  # linear code: no non-linearity (paper §III-B)
+        self.from_code = nn.Sequential(nn.Linear(code_size, n), nn.ReLU(inplace=True))
+        dec, c = [], 1
+        for w, s in zip((widths[2], widths[1], widths[0], widths[0]), strides[::-1]):
+            dec += [_deconv(dims, c, w, s), _conv(dims, w, w)]
+            c = w
+        dec[-1] = _conv(dims, c, n_classes, bn_relu=False)  # the last layer: logits, no BN
+        self.decoder = nn.Sequential(*dec)
+
+    def encode(self, onehot: torch.Tensor) -> torch.Tensor:
+        """``(N, n_classes, *shape)`` one-hot (or probability) maps -> ``(N, code_size)`` codes."""
+        return self.to_code(self.encoder(onehot).flatten(1))
+
+    def decode(self, code: torch.Tensor) -> torch.Tensor:
+        """``(N, code_size)`` codes -> ``(N, n_classes, *shape)`` logits."""
+        return self.decoder(self.from_code(code).view(code.shape[0], 1, *self.grid))
+
+    def forward(self, onehot: torch.Tensor):
+        code = self.encode(onehot)
+        return self.decode(code), code
+
+
+class CodePredictor(nn.Module):
+    """Predictor from intensity images ``(N, in_channels, *shape)`` to the autoencoder's code."""
+
+    def __init__(self, shape=(60, 120, 120), code_size: int = 64, in_channels: int = 1, widths=(32, 64, 128, 256)):
+        super().__init__()
+        dims = len(shape)
+        layers, c = [], in_channels
+        for i, w in enumerate(widths):
+            layers.append(_conv(dims, c, w, 1 if i == 0 else 2))
+            layers.append(_conv(dims, w, w) if i < len(widths) - 1 else _conv(dims, w, 1))
+            c = w
+        self.features = nn.Sequential(*layers)
+        grid = [n for n in shape]
+        for _ in widths[1:]:
+            grid = [(g + 1) // 2 for g in grid]
+        self.to_code = nn.Linear(math.prod(grid), code_size)
+        self.shape, self.code_size = tuple(shape), code_size
+
+    def forward(self, image: torch.Tensor) -> torch.Tensor:
+        return self.to_code(self.features(image).flatten(1))
+
+
+class TLNetwork(nn.Module):
+    """Autoencoder + predictor, with the training codes' mean and standard deviation as buffers."""
+
+    def __init__(self, n_classes: int = 4, shape=(60, 120, 120), code_size: int = 64, strides=None,
+                 ae_widths=(16, 32, 64), predictor_widths=(32, 64, 128, 256)):
+        super().__init__()
+        self.autoencoder = LabelAutoencoder(n_classes, shape, code_size, strides, ae_widths)
+        self.predictor = CodePredictor(shape, code_size, 1, predictor_widths)
+        self.register_buffer("code_mean", torch.zeros(code_size))
+        self.register_buffer("code_std", torch.ones(code_size))
+        self.register_buffer("code_cov_inv", torch.eye(code_size))
+
+    def forward(self, onehot: torch.Tensor, image: torch.Tensor | None = None):
+        """``(reconstruction logits, label code, predicted code or None)``."""
+        logits, code = self.autoencoder(onehot)
+        return logits, code, (self.predictor(image) if image is not None else None)
+
+
+def label_swap_noise(labels: torch.Tensor, n_classes: int, *, p: float = 0.1, generator=None) -> torch.Tensor:
+    """Labels with each voxel replaced, with probability ``p``, by a different class drawn uniformly.
+
+    The denoising input of the autoencoder (its target stays the clean labels). ``labels`` is an
+    integer tensor of any shape; returns a new tensor of the same shape and dtype.
+    """
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"p must be in [0, 1], got {p}")
+    swap = torch.rand(labels.shape, generator=generator, device=labels.device) < p
+    shift = torch.randint(1, n_classes, labels.shape, generator=generator, device=labels.device)
+    return torch.where(swap, (labels + shift) % n_classes, labels).to(labels.dtype)
+
+
+def one_hot(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
+    """``(N, *S)`` integer labels -> ``(N, n_classes, *S)`` float one-hot maps."""
+    return torch.nn.functional.one_hot(labels.long(), n_classes).movedim(-1, 1).float()
