@@ -82,6 +82,24 @@ def agreement(out: Path, root: Path, ids):
     return out_rows
 
 
+def qc_base_rate(root: Path):
+    """How often the QC checks fire on the manual ACDC labels (all 100 patients, ED and ES)."""
+    import collections
+
+    from napari_cardiac_priors.io.acdc import iter_patients
+    from napari_cardiac_priors.metrics import anatomy_errors
+
+    counts, n, flagged = collections.Counter(), 0, 0
+    for p in iter_patients(root):
+        for ph in ("ed", "es"):
+            errors = anatomy_errors(p.labels(ph).array)
+            n += 1
+            flagged += bool(errors)
+            for e in errors:
+                counts["in several pieces: " + e.split()[0] if "pieces" in e else e.split(" on ")[0]] += 1
+    return n, flagged, counts
+
+
 def _partial_or_broken(out: Path):
     """Hidden temporary files, and files under their final names that do not parse."""
     import nibabel as nib
@@ -171,6 +189,13 @@ def main():
     for k, n, mad, bias, r in agreement(work / "tp_seg_2", root, ACDC_VALIDATION):
         unit = "%" if k.endswith("ef") else ("g" if k.endswith("_g") else "mL")
         print(f"| {k} | {n} | {mad:.1f} {unit} | {bias:+.1f} {unit} | {r:.3f} |")
+
+    n, flagged, counts = qc_base_rate(root)
+    print(f"\n### QC checks on the manual labels ({n} ACDC label maps)\n")
+    print(f"{flagged} of {n} manual label maps ({100 * flagged / n:.0f} %) are flagged by at least one check:\n")
+    print("| check | label maps |\n|---|---|")
+    for k, v in counts.most_common():
+        print(f"| {k} | {v} |")
 
     crash = _subset(root, list(range(11, 11 + args.crash_subjects)), work / "crash_cohort")
     log, same_csv, same_segs, n_segs, temps, broken, t_full = crash_test(crash, work, args.kills)
