@@ -29,7 +29,7 @@ class ACNN3D(nn.Module):
     """LR stack -> HR labels (``task="segmentation"``) or HR intensities (``task="super-resolution"``)."""
 
     def __init__(self, n_classes: int = 4, factor: int = 5, widths=(16, 32, 64, 64), up_channels: int = 16,
-                 task: str = "segmentation"):
+                 task: str = "segmentation", head_channels: int = 32):
         super().__init__()
         if task not in ("segmentation", "super-resolution"):
             raise ValueError(f"unknown task {task!r}")
@@ -46,8 +46,8 @@ class ACNN3D(nn.Module):
             c = w
         out = n_classes if task == "segmentation" else 1
         self.head = nn.Sequential(
-            nn.Conv3d(up_channels * len(widths), 32, 3, padding=1, bias=False), nn.BatchNorm3d(32), nn.ReLU(inplace=True),
-            nn.Conv3d(32, out, 1),
+            nn.Conv3d(up_channels * len(widths), head_channels, 3, padding=1, bias=False), nn.BatchNorm3d(head_channels),
+            nn.ReLU(inplace=True), nn.Conv3d(head_channels, out, 1),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

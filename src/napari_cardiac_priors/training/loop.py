@@ -75,13 +75,17 @@ def learning_rate(recipe: Recipe, epoch: int, epochs: int) -> float:
 
 def train(recipe: Recipe, out_dir, *, data_root=None, epochs: int | None = None, resume: bool = False,
           device: str = "cpu", progress=None, max_train_cases: int | None = None) -> Path:
-    """Train ``recipe`` into ``out_dir``; returns the path of ``model.safetensors``."""
+    """Train ``recipe`` into ``out_dir``; returns the path of ``model.safetensors``.
+
+    The model family's :class:`~.tasks.Task` supplies data, batches, the loss of each training
+    stage and validation; this loop owns the optimiser, the learning-rate schedule,
+    checkpoints, resume and the saved weights (those with the best validation score).
+    """
     import torch
 
     from ..nn import build
-    from ..nn.losses import sslln_loss, squared_dice_loss
     from ..registry import save_weights
-    from .data import load_case_arrays, sample_augmentation, sample_case
+    from .tasks import make_task
 
     progress = progress or (lambda info: None)
     out = Path(out_dir)
@@ -89,9 +93,10 @@ def train(recipe: Recipe, out_dir, *, data_root=None, epochs: int | None = None,
     epochs = int(epochs or recipe.epochs)
     torch.manual_seed(recipe.seed)
     rng = np.random.default_rng(recipe.seed)
+    task = make_task(recipe, device=device, data_root=data_root)
     net = build(recipe.architecture, recipe.config).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
-    start, history, best = 0, [], -1.0
+    start, history, best = 0, [], -float("inf")
     ckpt = out / "checkpoint.pt"
     if resume and ckpt.exists():
         state = torch.load(ckpt, map_location=device, weights_only=True)
@@ -105,55 +110,56 @@ def train(recipe: Recipe, out_dir, *, data_root=None, epochs: int | None = None,
     elif resume:
         raise FileNotFoundError(f"{ckpt}: no checkpoint to resume from")
 
-    t_load = time.perf_counter()
-    train_cases = _cases(recipe, recipe.train_ids, data_root)
-    if max_train_cases:
-        train_cases = train_cases[:max_train_cases]
-    val_cases = _cases(recipe, recipe.val_ids, data_root) if recipe.val_ids else []
-    arrays = [load_case_arrays(c, recipe.input, landmark_radius_mm=recipe.landmark_radius_mm) for c in train_cases]
-    progress({"event": "data", "train": len(arrays), "val": len(val_cases), "seconds": time.perf_counter() - t_load})
+    def save(path_net, record):
+        save_weights({k: v.half() if v.is_floating_point() else v for k, v in path_net.state_dict().items()},
+                     out / "model.safetensors", metadata={"recipe": recipe.name, "epoch": record.get("epoch", 0)})
+        _write_entry(recipe, out, record)
 
-    S = recipe.input["size"][0]
-    sample_contract = dict(recipe.input)
-    if recipe.train_crop:
-        sample_contract["size"] = [S, *recipe.train_crop]
+    t_load = time.perf_counter()
+    items = task.load(recipe.train_ids, max_cases=max_train_cases)
+    val_items = task.load(recipe.val_ids, training=False) if recipe.val_ids else []
+    progress({"event": "data", "train": len(items), "val": len(val_items), "seconds": time.perf_counter() - t_load})
+
     net.train()
     for epoch in range(start, epochs):
         t0 = time.perf_counter()
+        stage = task.stage(epoch)
         lr = learning_rate(recipe, epoch, epochs)
         for group in opt.param_groups:
             group["lr"] = lr
-        order = rng.permutation(len(arrays))
+        trainable = {id(p) for p in task.trainable(net, stage)}
+        for p in net.parameters():
+            p.requires_grad_(id(p) in trainable)
         losses = []
-        for b in range(0, len(order) - recipe.batch_size + 1, recipe.batch_size):
-            batch = [sample_case(arrays[i], sample_contract, sample_augmentation(rng, S, **recipe.augment)) for i in order[b : b + recipe.batch_size]]
-            x, seg_t, lmk_t = (torch.from_numpy(np.stack(v)).to(device) for v in zip(*batch))
-            out_ = net(x)
-            if isinstance(out_, tuple):
-                loss = sslln_loss(out_[0], seg_t, out_[1], lmk_t, alpha=recipe.alpha)
-            else:
-                loss = squared_dice_loss(out_, seg_t)
+        for batch in task.batches(items, rng):
+            loss = task.loss(net, batch, stage)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             losses.append(float(loss.detach()))
-        record = {"epoch": epoch + 1, "loss": float(np.mean(losses)), "lr": lr, "seconds": time.perf_counter() - t0}
-        if val_cases and ((epoch + 1) % recipe.val_every == 0 or epoch + 1 == epochs):
-            record["val"] = validate(net, val_cases, recipe.input, device=device)
-            if record["val"]["dice_mean"] > best:
-                best = record["val"]["dice_mean"]
-                save_weights({k: v.half() if v.is_floating_point() else v for k, v in net.state_dict().items()},
-                             out / "model.safetensors", metadata={"recipe": recipe.name, "epoch": epoch + 1})
-                _write_entry(recipe, out, record)
+        record = {"epoch": epoch + 1, "stage": stage, "loss": float(np.mean(losses)) if losses else float("nan"),
+                  "lr": lr, "seconds": time.perf_counter() - t0}
+        if val_items and ((epoch + 1) % recipe.val_every == 0 or epoch + 1 == epochs):
+            record["val"] = task.validate(net, val_items)
+            if record["val"]["score"] > best:
+                best = record["val"]["score"]
+                save(net, record)
         history.append(record)
         state = {"model": net.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1,
                  "history": json.dumps(history), "best": best}
         with atomic_path(ckpt) as tmp:
             torch.save(state, tmp)
         progress({"event": "epoch", **record})
-    if not val_cases:
-        save_weights({k: v.half() if v.is_floating_point() else v for k, v in net.state_dict().items()}, out / "model.safetensors")
-        _write_entry(recipe, out, history[-1] if history else {})
+    for p in net.parameters():
+        p.requires_grad_(True)
+    final = history[-1] if history else {}
+    if val_items and (out / "model.safetensors").exists():
+        from safetensors.torch import load_file
+
+        net.load_state_dict({k: v.float() for k, v in load_file(str(out / "model.safetensors"), device=str(device)).items()})
+        final = max((h for h in history if "val" in h), key=lambda h: h["val"]["score"], default=final)
+    if task.finish(net, items) or not val_items:
+        save(net, final)
     return out / "model.safetensors"
 
 

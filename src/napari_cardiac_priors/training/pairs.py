@@ -30,6 +30,11 @@ class Pair:
     lr_volume: Volume
     hr_volume: Volume
     group: str = ""
+    motion_px: np.ndarray | None = None  # (Zl, 2) the phantom's own breath-hold shifts (dy, dx), pixels
+
+    def test_stack(self) -> np.ndarray:
+        """The LR stack with the phantom's own breath-hold shifts: the held-out input with motion."""
+        return self.lr_image if self.motion_px is None else apply_motion(self.lr_image, self.motion_px)
 
 
 def hr_affine(lr_affine: np.ndarray, factor: int) -> np.ndarray:
@@ -76,9 +81,10 @@ def phantom_pair(phantom, artefacts, *, crop=(120, 120), factor: int = 5, pathol
     crop_shift = np.eye(4)
     crop_shift[:3, 3] = [x0, y0, 0]
     lr_aff = lr_image.affine @ crop_shift
+    motion = np.asarray(artefacts.shifts_mm, float) / np.asarray(lr_image.spacing[1:])
     return Pair(name, lr_n, hr_img, hr(phantom.labels.array.astype(np.uint8)),
                 Volume(lr_n, affine=lr_aff, kind="image"),
-                Volume(hr_img, affine=hr_affine(lr_aff, factor), kind="image"), pathology)
+                Volume(hr_img, affine=hr_affine(lr_aff, factor), kind="image"), pathology, motion)
 
 
 def phantom_pairs(seeds, *, crop=(120, 120), factor: int = 5) -> list[Pair]:

@@ -41,6 +41,8 @@ class Recipe:
     alpha: float = 0.8
     landmark_radius_mm: float = 5.0
     augment: dict = field(default_factory=dict)
+    #: task-specific training options (T-L stages, the ACNN prior and its weight, motion, crop)
+    train_options: dict = field(default_factory=dict)
     seed: int = 0
     val_every: int = 5
     license: str = ""
@@ -116,6 +118,77 @@ RECIPES = {
         citation=SSLLN_CITATION,
     ),
 }
+
+
+ACNN_CITATION = (
+    "O. Oktay et al., Anatomically Constrained Neural Networks (ACNN): Application to Cardiac Image "
+    "Enhancement and Segmentation, IEEE TMI 37(2), 384-395, 2018"
+)
+_PHANTOM_LICENSE = "BSD-3-Clause (trained on synthetic phantoms only)"
+#: ACNN phantom recipes: 100 subjects (ED + ES), LR stacks of 10 mm slices -> 2 mm HR grid (K = 5)
+_PHANTOM_PAIRS = dict(data="phantom-pairs", train_ids=tuple(range(3000, 3100)), val_ids=tuple(range(9200, 9210)),
+                      license=_PHANTOM_LICENSE, citation=ACNN_CITATION)
+_TL_SHAPE = [48, 120, 120]  # the LR-aligned HR grid (45 x 120 x 120 at 2 x 1.25 x 1.25 mm) padded to /12, /24
+_ACNN_CONFIG = {"n_classes": 5, "factor": 5, "widths": [16, 32, 64, 64], "up_channels": 4, "head_channels": 16}
+_ACNN_INPUT = {"size": [None, 120, 120], "spacing": [10.0, 1.25, 1.25], "factor": 5, "normalisation": "percentile_1_99",
+               "slice_spacing_range": [8.0, 12.0], "inplane_spacing_range": [0.9, 2.0]}
+
+RECIPES.update({
+    "tl-phantom": Recipe(
+        name="tl-phantom",
+        description="T-L network on HR phantom labels (5 labels, 48 x 120 x 120 at 2 x 1.25 x 1.25 mm): label autoencoder "
+                    "with a 64-d linear code + predictor from HR images; code mean/std/covariance stored",
+        architecture="tl",
+        config={"n_classes": 5, "shape": _TL_SHAPE, "code_size": 64, "predictor_widths": [8, 16, 32, 64]},
+        input={"size": _TL_SHAPE, "spacing": [2.0, 1.25, 1.25], "normalisation": "percentile_1_99"},
+        epochs=30, batch_size=4, weight_decay=5e-6,
+        train_options={"stages": [["ae", 15], ["predictor", 10], ["joint", 5]], "swap_p": 0.1, "crop": [120, 120], "factor": 5},
+        **_PHANTOM_PAIRS,
+    ),
+    "acnn-seg-phantom": Recipe(
+        name="acnn-seg-phantom",
+        description="ACNN-Seg: LR stack (10 mm) -> HR labels (2 mm), trained with the tl-phantom shape prior (lambda1 0.01) "
+                    "and motion augmentation",
+        architecture="acnn3d",
+        config={**_ACNN_CONFIG, "task": "segmentation"}, input=_ACNN_INPUT, epochs=20, batch_size=2, weight_decay=5e-6,
+        train_options={"prior": "tl-phantom", "lambda1": 0.01, "motion": True, "noise_sd": 0.02, "crop": [120, 120]},
+        **_PHANTOM_PAIRS,
+    ),
+    "seg3d-phantom": Recipe(
+        name="seg3d-phantom",
+        description="3D-Seg baseline: the ACNN-Seg network and training without the shape prior (motion augmentation kept)",
+        architecture="acnn3d",
+        config={**_ACNN_CONFIG, "task": "segmentation"}, input=_ACNN_INPUT, epochs=20, batch_size=2, weight_decay=5e-6,
+        train_options={"prior": None, "motion": True, "noise_sd": 0.02, "crop": [120, 120]},
+        **_PHANTOM_PAIRS,
+    ),
+    "seg3d-nomotion-phantom": Recipe(
+        name="seg3d-nomotion-phantom",
+        description="3D-Seg without prior and without motion augmentation (Table I's first row; benchmark only)",
+        architecture="acnn3d",
+        config={**_ACNN_CONFIG, "task": "segmentation"}, input=_ACNN_INPUT, epochs=20, batch_size=2, weight_decay=5e-6,
+        train_options={"prior": None, "motion": False, "noise_sd": 0.02, "crop": [120, 120]},
+        **_PHANTOM_PAIRS,
+    ),
+    "acnn-sr-phantom": Recipe(
+        name="acnn-sr-phantom",
+        description="ACNN-SR: LR stack (10 mm) -> HR image (2 mm), smooth-L1 + tl-phantom predictor code distance",
+        architecture="acnn3d",
+        config={**_ACNN_CONFIG, "n_classes": 1, "task": "super-resolution"}, input=_ACNN_INPUT, epochs=20, batch_size=2,
+        weight_decay=5e-6,
+        train_options={"prior": "tl-phantom", "lambda1": 0.01, "motion": True, "noise_sd": 0.02, "crop": [120, 120]},
+        **_PHANTOM_PAIRS,
+    ),
+    "sr-phantom": Recipe(
+        name="sr-phantom",
+        description="SR baseline: the ACNN-SR network and training without the T-L prior",
+        architecture="acnn3d",
+        config={**_ACNN_CONFIG, "n_classes": 1, "task": "super-resolution"}, input=_ACNN_INPUT, epochs=20, batch_size=2,
+        weight_decay=5e-6,
+        train_options={"prior": None, "motion": True, "noise_sd": 0.02, "crop": [120, 120]},
+        **_PHANTOM_PAIRS,
+    ),
+})
 
 
 def get_recipe(name: str) -> Recipe:

@@ -1,0 +1,354 @@
+"""What the one training loop (:mod:`.loop`) needs to know about each model family.
+
+A task loads a recipe's data, cuts an epoch into batches, computes the loss of a batch (for
+the training stage of the epoch), says which parameters the stage trains, validates, and may
+finish the network after training (the T-L code statistics). :func:`make_task` picks the task
+from the recipe's architecture.
+
+- :class:`SegmentationTask`: SSLLN and the 2D U-Net on volumes (squared Dice + landmark CE).
+- :class:`TLTask`: the T-L network in the paper's stages (``train_options["stages"]``:
+  ``[["ae", epochs], ["predictor", epochs], ["joint", epochs]]``).
+- :class:`ACNNTask`: ACNN-Seg / ACNN-SR on phantom LR/HR pairs, with the prior of a frozen
+  T-L model (``train_options["prior"]``: a registry name or a run folder; None = no prior).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .recipes import Recipe
+
+
+def make_task(recipe: Recipe, *, device: str = "cpu", data_root=None):
+    if recipe.architecture in ("sslln", "unet2d"):
+        return SegmentationTask(recipe, device, data_root)
+    if recipe.architecture == "tl":
+        return TLTask(recipe, device, data_root)
+    if recipe.architecture == "acnn3d":
+        return ACNNTask(recipe, device, data_root)
+    raise ValueError(f"no training task for architecture {recipe.architecture!r}")
+
+
+def _batches(n: int, batch_size: int, rng):
+    order = rng.permutation(n)
+    return [order[b : b + batch_size] for b in range(0, n - batch_size + 1, batch_size)]
+
+
+class Task:
+    def __init__(self, recipe: Recipe, device: str, data_root=None):
+        self.recipe, self.device, self.data_root = recipe, device, data_root
+
+    def stage(self, epoch: int) -> str:
+        """The training stage of (0-based) ``epoch``."""
+        return "train"
+
+    def trainable(self, net, stage: str):
+        return net.parameters()
+
+    def finish(self, net, items) -> bool:
+        """Called once after training with the best weights loaded; True if it changed the network
+        (the weights are then saved again)."""
+        return False
+
+
+class SegmentationTask(Task):
+    """Volumes sampled onto the model grid with the SSLLN augmentation (see :mod:`.data`)."""
+
+    def load(self, ids, *, max_cases=None, training=True):
+        from .data import load_case_arrays
+        from .loop import _cases
+
+        cases = _cases(self.recipe, ids, self.data_root)
+        if max_cases:
+            cases = cases[:max_cases]
+        if not training:
+            return cases
+        return [load_case_arrays(c, self.recipe.input, landmark_radius_mm=self.recipe.landmark_radius_mm) for c in cases]
+
+    def batches(self, items, rng):
+        import torch
+
+        from .data import sample_augmentation, sample_case
+
+        r = self.recipe
+        contract = dict(r.input)
+        S = contract["size"][0]
+        if r.train_crop:
+            contract["size"] = [S, *r.train_crop]
+        for idx in _batches(len(items), r.batch_size, rng):
+            batch = [sample_case(items[i], contract, sample_augmentation(rng, S, **r.augment)) for i in idx]
+            yield tuple(torch.from_numpy(np.stack(v)).to(self.device) for v in zip(*batch))
+
+    def loss(self, net, batch, stage):
+        from ..nn.losses import sslln_loss, squared_dice_loss
+
+        x, seg_t, lmk_t = batch
+        out = net(x)
+        if isinstance(out, tuple):
+            return sslln_loss(out[0], seg_t, out[1], lmk_t, alpha=self.recipe.alpha)
+        return squared_dice_loss(out, seg_t)
+
+    def validate(self, net, items):
+        from .loop import validate
+
+        out = validate(net, items, self.recipe.input, device=self.device)
+        out["score"] = out["dice_mean"]
+        return out
+
+
+def _pad_labels(labels: np.ndarray, shape) -> np.ndarray:
+    """Pad ``(Z, Y, X)`` labels with background at the end of each axis up to ``shape``."""
+    pad = [(0, int(t) - int(n)) for n, t in zip(labels.shape, shape)]
+    if any(p[1] < 0 for p in pad):
+        raise ValueError(f"labels {labels.shape} are larger than the T-L grid {tuple(shape)}")
+    return np.pad(labels, pad)
+
+
+def _pad_spec(spatial, shape) -> list[int]:
+    """``torch.nn.functional.pad`` widths that pad ``spatial`` at the end of each axis to ``shape``."""
+    pad = []
+    for n, t in zip(reversed(tuple(spatial)), reversed(tuple(shape))):
+        if int(t) < int(n):
+            raise ValueError(f"{tuple(spatial)} is larger than the T-L grid {tuple(shape)}")
+        pad += [0, int(t) - int(n)]
+    return pad
+
+
+def pad_probabilities(probs, shape):
+    """Pad ``(N, C, Z, Y, X)`` probabilities to the T-L grid: background 1 in the padding."""
+    import torch
+
+    pad = _pad_spec(probs.shape[2:], shape)
+    out = torch.nn.functional.pad(probs, pad)
+    if any(pad):
+        mask = torch.nn.functional.pad(torch.ones_like(probs[:, :1]), pad)
+        out[:, :1] = out[:, :1] + (1 - mask)
+    return out
+
+
+def _dice_per_class(pred: np.ndarray, ref: np.ndarray, classes) -> list[float]:
+    from ..metrics import dice
+
+    return [dice(pred == c, ref == c) for c in classes]
+
+
+class TLTask(Task):
+    """T-L network on phantom LR-aligned HR labels and images (``data="phantom-pairs"``)."""
+
+    def _stages(self):
+        stages = self.recipe.train_options.get("stages") or [["ae", self.recipe.epochs]]
+        out = []
+        for name, n in stages:
+            out += [name] * int(n)
+        return out
+
+    def stage(self, epoch):
+        stages = self._stages()
+        return stages[min(epoch, len(stages) - 1)]
+
+    def trainable(self, net, stage):
+        if stage == "ae":
+            return net.autoencoder.parameters()
+        if stage == "predictor":
+            return net.predictor.parameters()
+        return net.parameters()
+
+    def load(self, ids, *, max_cases=None, training=True):
+        from .pairs import phantom_pairs
+
+        if self.recipe.data != "phantom-pairs":
+            raise ValueError(f"the T-L task trains on phantom-pairs, not {self.recipe.data!r}")
+        opts = self.recipe.train_options
+        pairs = phantom_pairs(ids[:max_cases] if max_cases else ids, crop=tuple(opts.get("crop", (120, 120))),
+                              factor=int(opts.get("factor", 5)))
+        shape = self.recipe.config["shape"]
+        return [(_pad_labels(p.hr_labels, shape), np.pad(p.hr_image, [(0, int(t) - int(n)) for n, t in zip(p.hr_image.shape, shape)]))
+                for p in pairs]
+
+    def batches(self, items, rng):
+        import torch
+
+        from ..nn.tl import label_swap_noise, one_hot
+
+        n_classes = self.recipe.config["n_classes"]
+        p = float(self.recipe.train_options.get("swap_p", 0.1))
+        g = torch.Generator().manual_seed(int(rng.integers(2**31)))
+        for idx in _batches(len(items), self.recipe.batch_size, rng):
+            labels = torch.from_numpy(np.stack([items[i][0] for i in idx])).long()
+            image = torch.from_numpy(np.stack([items[i][1] for i in idx]))[:, None]
+            noisy = one_hot(label_swap_noise(labels, n_classes, p=p, generator=g), n_classes)
+            yield noisy.to(self.device), labels.to(self.device), image.to(self.device)
+
+    def loss(self, net, batch, stage):
+        from ..nn.losses import code_distance
+        from ..nn.tl import one_hot
+
+        import torch
+
+        noisy, labels, image = batch
+        if stage in ("ae", "joint"):
+            ce = torch.nn.functional.cross_entropy(net.autoencoder(noisy)[0], labels)  # clean target
+            if stage == "ae":
+                return ce
+        if stage == "predictor":  # the autoencoder is fixed in this stage (batch norm statistics too)
+            net.autoencoder.eval()
+            with torch.no_grad():
+                target = net.autoencoder.encode(one_hot(labels, noisy.shape[1]))
+            net.autoencoder.train()
+            return code_distance(net.predictor(image), target)
+        target = net.autoencoder.encode(one_hot(labels, noisy.shape[1]))
+        # joint: both gradients reach the encoder; the code loss is scaled to the CE's range
+        return ce + float(self.recipe.train_options.get("joint_code_weight", 0.01)) * code_distance(net.predictor(image), target)
+
+    def validate(self, net, items):
+        import torch
+
+        from ..nn.tl import one_hot
+
+        net.eval()
+        classes = range(1, self.recipe.config["n_classes"])
+        ae, tl = [], []
+        with torch.no_grad():
+            for labels, image in items:
+                lab = torch.from_numpy(labels)[None].long().to(self.device)
+                rec = net.autoencoder(one_hot(lab, len(classes) + 1))[0].argmax(1)[0].cpu().numpy()
+                ae.append(_dice_per_class(rec, labels, classes))
+                code = net.predictor(torch.from_numpy(image)[None, None].to(self.device))
+                seg = net.autoencoder.decode(code).argmax(1)[0].cpu().numpy()
+                tl.append(_dice_per_class(seg, labels, classes))
+        net.train()
+        ae, tl = np.mean(ae, axis=0), np.mean(tl, axis=0)
+        return {"ae_dice": [float(v) for v in ae], "tl_dice": [float(v) for v in tl],
+                "ae_dice_mean": float(ae.mean()), "tl_dice_mean": float(tl.mean()),
+                "score": float(ae.mean() + tl.mean()) / 2}
+
+    def finish(self, net, items) -> bool:
+        """Store the mean, standard deviation and (shrunk) inverse covariance of the training codes."""
+        import torch
+
+        from ..nn.tl import one_hot
+
+        net.eval()
+        codes = []
+        with torch.no_grad():
+            for labels, _ in items:
+                lab = torch.from_numpy(labels)[None].long().to(self.device)
+                codes.append(net.autoencoder.encode(one_hot(lab, self.recipe.config["n_classes"]))[0].cpu().numpy())
+        net.train()
+        set_code_statistics(net, np.array(codes))
+        return True
+
+
+def set_code_statistics(net, codes: np.ndarray, *, shrinkage: float = 0.1) -> None:
+    """Put the codes' mean, std and the inverse of the shrunk covariance
+    ``(1 - s) C + s diag(C)`` (well conditioned with few samples) into the network's buffers."""
+    import torch
+
+    mean = codes.mean(0)
+    cov = np.cov(codes, rowvar=False) if len(codes) > 1 else np.eye(codes.shape[1])
+    cov = (1 - shrinkage) * cov + shrinkage * np.diag(np.diag(cov)) + 1e-6 * np.eye(len(mean))
+    dev = net.code_mean.device
+    net.code_mean.copy_(torch.as_tensor(mean, dtype=torch.float32, device=dev))
+    net.code_std.copy_(torch.as_tensor(codes.std(0) + 1e-6, dtype=torch.float32, device=dev))
+    net.code_cov_inv.copy_(torch.as_tensor(np.linalg.inv(cov), dtype=torch.float32, device=dev))
+
+
+class ACNNTask(Task):
+    """ACNN-Seg (``config["task"] == "segmentation"``) or ACNN-SR on phantom LR/HR pairs."""
+
+    def __init__(self, recipe, device, data_root=None):
+        super().__init__(recipe, device, data_root)
+        self._prior = None
+
+    def prior(self):
+        """The frozen T-L network of ``train_options["prior"]`` (None without a prior)."""
+        name = self.recipe.train_options.get("prior")
+        if not name:
+            return None
+        if self._prior is None:
+            self._prior = load_frozen_tl(name, device=self.device)
+        return self._prior
+
+    def load(self, ids, *, max_cases=None, training=True):
+        from .pairs import phantom_pairs
+
+        opts = self.recipe.train_options
+        return phantom_pairs(ids[:max_cases] if max_cases else ids, crop=tuple(opts.get("crop", (120, 120))),
+                             factor=int(self.recipe.config.get("factor", 5)))
+
+    def batches(self, items, rng):
+        import torch
+
+        from .pairs import sample_pair
+
+        opts = self.recipe.train_options
+        for idx in _batches(len(items), self.recipe.batch_size, rng):
+            batch = [sample_pair(items[i], rng, motion=bool(opts.get("motion", True)), noise_sd=float(opts.get("noise_sd", 0.02)))
+                     for i in idx]
+            lr, labels, hr = (torch.from_numpy(np.stack(v)) for v in zip(*batch))
+            yield lr[:, None].to(self.device), labels.long().to(self.device), hr[:, None].to(self.device)
+
+    def loss(self, net, batch, stage):
+        from ..nn.losses import acnn_seg_loss, acnn_sr_loss
+
+        lr, labels, hr = batch
+        out = net(lr)
+        tl = self.prior()
+        lam = float(self.recipe.train_options.get("lambda1", 0.01))
+        if self.recipe.config.get("task", "segmentation") == "segmentation":
+            if tl is None:
+                return acnn_seg_loss(out, labels)
+            import torch
+
+            from ..nn.losses import shape_prior_loss
+
+            shape = tl.autoencoder.shape
+            probs = pad_probabilities(torch.softmax(out, 1), shape)
+            padded = torch.nn.functional.pad(labels, _pad_spec(labels.shape[1:], shape))  # background
+            return torch.nn.functional.cross_entropy(out, labels) + lam * shape_prior_loss(tl.autoencoder.encode, probs, padded)
+        if tl is None:
+            return acnn_sr_loss(out, hr)
+        import torch
+
+        pad = _pad_spec(out.shape[2:], tl.predictor.shape)
+        return acnn_sr_loss(torch.nn.functional.pad(out, pad), torch.nn.functional.pad(hr, pad), tl.predictor, lambda1=lam)
+
+    def validate(self, net, items):
+        import torch
+
+        net.eval()
+        scores = []
+        with torch.no_grad():
+            for p in items:
+                out = net(torch.from_numpy(p.test_stack())[None, None].to(self.device))[0]
+                if self.recipe.config.get("task", "segmentation") == "segmentation":
+                    scores.append(_dice_per_class(out.argmax(0).cpu().numpy(), p.hr_labels, (1, 2)))
+                else:
+                    scores.append([float(np.abs(out[0].cpu().numpy() - p.hr_image).mean())])
+        net.train()
+        s = np.mean(scores, axis=0)
+        if self.recipe.config.get("task", "segmentation") == "segmentation":
+            return {"dice_LV": float(s[0]), "dice_MYO": float(s[1]), "score": float(s.mean())}
+        return {"mae": float(s[0]), "score": -float(s[0])}
+
+
+def load_frozen_tl(name, *, device="cpu"):
+    """A T-L network from the registry (name) or a training run folder, in eval mode, frozen."""
+    from pathlib import Path
+
+    from ..nn import build
+
+    path = Path(str(name))
+    if path.is_dir():
+        import json
+
+        from safetensors.torch import load_file
+
+        entry = json.loads((path / "manifest_entry.json").read_text(encoding="utf-8"))
+        net = build("tl", entry["config"])
+        net.load_state_dict({k: v.float() for k, v in load_file(str(path / "model.safetensors")).items()})
+    else:
+        from ..inference import load_model
+
+        net = load_model(str(name), device=device).network
+    return net.to(device).eval().requires_grad_(False)

@@ -1,0 +1,71 @@
+"""The one training loop with the T-L and ACNN tasks: stages, code statistics, the prior, resume."""
+
+import json
+from dataclasses import replace
+
+import numpy as np
+import pytest
+import torch
+
+from napari_cardiac_priors.training.loop import train
+from napari_cardiac_priors.training.recipes import get_recipe
+from napari_cardiac_priors.training.tasks import load_frozen_tl, pad_probabilities
+
+
+@pytest.fixture(scope="module")
+def tl_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("tl")
+    recipe = replace(get_recipe("tl-phantom"), train_ids=(11, 12), val_ids=(13,), val_every=1, epochs=3, batch_size=2,
+                     config={"n_classes": 5, "shape": [48, 48, 48], "code_size": 8, "ae_widths": [4, 4, 4],
+                             "predictor_widths": [4, 4, 4, 4]},
+                     train_options={**get_recipe("tl-phantom").train_options, "stages": [["ae", 1], ["predictor", 1], ["joint", 1]], "crop": [48, 48]})
+    events = []
+    train(recipe, out, progress=events.append)
+    return out, events
+
+
+def test_tl_stages_train_the_right_parts_and_store_code_statistics(tl_run):
+    out, events = tl_run
+    assert [e["stage"] for e in events if e["event"] == "epoch"] == ["ae", "predictor", "joint"]
+    val = [e["val"] for e in events if e["event"] == "epoch"]
+    assert all(0.0 <= v["ae_dice_mean"] <= 1.0 and 0.0 <= v["tl_dice_mean"] <= 1.0 for v in val)
+    net = load_frozen_tl(out)
+    assert not torch.allclose(net.code_mean, torch.zeros(8)) and (net.code_std > 0).all()
+    assert not any(p.requires_grad for p in net.parameters())
+    entry = json.loads((out / "manifest_entry.json").read_text())
+    assert entry["architecture"] == "tl" and entry["config"]["code_size"] == 8
+
+
+def test_tl_predictor_stage_leaves_the_autoencoder_unchanged(tmp_path):
+    recipe = replace(get_recipe("tl-phantom"), train_ids=(11, 12), val_ids=(), epochs=2, batch_size=2,
+                     config={"n_classes": 5, "shape": [48, 48, 48], "code_size": 8, "ae_widths": [4, 4, 4],
+                             "predictor_widths": [4, 4, 4, 4]},
+                     train_options={**get_recipe("tl-phantom").train_options, "stages": [["ae", 1], ["predictor", 1]], "crop": [48, 48]})
+    train(recipe, tmp_path / "a", epochs=1)
+    after_ae = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)["model"]
+    train(recipe, tmp_path / "a", epochs=2, resume=True)
+    after_pred = torch.load(tmp_path / "a" / "checkpoint.pt", weights_only=True)["model"]
+    for k, v in after_ae.items():
+        if k.startswith("autoencoder."):
+            torch.testing.assert_close(after_pred[k], v, msg=k)
+    assert any(not torch.equal(after_pred[k], v) for k, v in after_ae.items() if k.startswith("predictor."))
+
+
+@pytest.mark.parametrize("name", ["acnn-seg-phantom", "acnn-sr-phantom"])
+def test_acnn_trains_with_the_tl_prior(tl_run, tmp_path, name):
+    base = get_recipe(name)
+    config = {**base.config, "widths": [4, 4, 4, 4], "up_channels": 2, "head_channels": 4}
+    recipe = replace(base, train_ids=(11,), val_ids=(13,), val_every=1, epochs=1, config=config,
+                     train_options={**base.train_options, "prior": str(tl_run[0]), "crop": [48, 48]})
+    events = []
+    train(recipe, tmp_path / "run", progress=events.append)
+    (rec,) = [e for e in events if e["event"] == "epoch"]
+    assert np.isfinite(rec["loss"]) and ("dice_LV" in rec["val"] or "mae" in rec["val"])
+
+
+def test_pad_probabilities_marks_padding_as_background():
+    p = torch.softmax(torch.randn(1, 3, 4, 6, 6), 1)
+    out = pad_probabilities(p, (5, 6, 8))
+    assert out.shape == (1, 3, 5, 6, 8)
+    torch.testing.assert_close(out.sum(1), torch.ones(1, 5, 6, 8))
+    assert (out[:, 0, 4] == 1).all() and (out[:, 0, :, :, 6:] == 1).all()
