@@ -29,3 +29,23 @@ def install_tiny_sslln(tmp_path, *, name="tiny-sslln", n_classes=5, seed=0, cont
         "description": "untrained test model", "license": "CC0-1.0",
     })
     return name
+
+
+ACNN_CONTRACT = {"size": [None, 120, 120], "spacing": [10.0, 1.25, 1.25], "factor": 5, "normalisation": "percentile_1_99",
+                 "slice_spacing_range": [8.0, 12.0], "inplane_spacing_range": [0.9, 2.0]}
+
+
+def install_tiny_acnn(tmp_path, *, name="tiny-acnn", task="segmentation", seed=0) -> str:
+    """An untrained ACNN 3D model (LR -> HR, factor 5), installed as a user model."""
+    torch.manual_seed(seed)
+    config = {"n_classes": 5 if task == "segmentation" else 1, "factor": 5, "widths": [4, 4, 4, 4], "up_channels": 2,
+              "head_channels": 4, "task": task}
+    net = build("acnn3d", config)
+    path = tmp_path / f"{name}.safetensors"
+    registry.save_weights(net.state_dict(), path)
+    registry.add_model(path, {
+        "name": name, "version": "0", "task": task, "architecture": "acnn3d", "config": config,
+        "labels": {str(c): c for c in range(5)} if task == "segmentation" else {}, "input": ACNN_CONTRACT,
+        "description": "untrained test model", "license": "CC0-1.0",
+    })
+    return name

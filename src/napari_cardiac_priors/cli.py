@@ -62,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     sg.add_argument("--frame", type=int, help="frame of a cine (4D) input")
     sg.add_argument("--overwrite", action="store_true", help="replace existing outputs")
 
+    en = sub.add_parser("enhance", help="super-resolve short-axis stacks with an SR model (ACNN-SR)")
+    en.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or DICOM folders")
+    en.add_argument("--model", required=True, help="super-resolution model name, e.g. acnn-sr-phantom")
+    en.add_argument("--out", required=True, help="output folder")
+    en.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")
+    en.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+
     rf = sub.add_parser("refine", help="refine a segmentation into a smooth HR shape by atlas propagation")
     rf.add_argument("image", help="the target image (its grid must match --seg)")
     rf.add_argument("--seg", required=True, help="the target segmentation (canonical labels)")
@@ -128,7 +135,7 @@ def main(argv=None) -> int:
         return int(e.code or 0)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     handler = {
-        "models": _models, "phantom": _phantom, "segment": _segment, "train": _train, "refine": _refine,
+        "models": _models, "phantom": _phantom, "segment": _segment, "enhance": _enhance, "train": _train, "refine": _refine,
         "atlases": _atlases, "batch": _batch,
         "evaluate": _evaluate, "measure": _measure, "demo": _demo,
     }[args.command]
@@ -237,6 +244,29 @@ def _segment(args) -> int:
             print(f"{Path(path).name}: {seg_path.name} ({result.info['total_seconds']:.2f} s)")
         except (InputError, IndexError) as e:
             print(f"cardiac-priors segment: error: {e}", file=sys.stderr)
+            failed += 1
+    return EXIT_BAD_INPUT if failed else 0
+
+
+def _enhance(args) -> int:
+    from .inference import enhance, load_model, resolve_device
+    from .io import read_volume, stem, write_volume
+
+    model = load_model(args.model, device=resolve_device(args.device))
+    if model.entry.config.get("task") != "super-resolution":
+        raise InputError(f"model {args.model!r} is not a super-resolution model")
+    out = Path(args.out)
+    failed = 0
+    for path in args.inputs:
+        target = out / f"{stem(path)}_sr.nii.gz"
+        try:
+            if target.exists() and not args.overwrite:
+                raise InputError(f"{target} exists; pass --overwrite to replace it")
+            hr = enhance(read_volume(path, kind="image"), model)
+            write_volume(hr, target)
+            print(f"{Path(path).name}: {target.name} {hr.spatial_shape} at {tuple(round(s, 3) for s in hr.spacing)} mm")
+        except InputError as e:
+            print(f"cardiac-priors enhance: error: {e}", file=sys.stderr)
             failed += 1
     return EXIT_BAD_INPUT if failed else 0
 

@@ -44,9 +44,9 @@ def check_input(volume: Volume, contract: dict, *, name: str = "the model") -> N
     """Raise :class:`InputError` when ``volume`` does not fit the contract (one clear line)."""
     if volume.is_cine:
         raise InputError(f"{name} segments one frame (z, y, x); pick a frame of the cine stack first")
-    s_max = int(contract["size"][0])
+    s_max = contract["size"][0]
     n = volume.spatial_shape[0]
-    if contract.get("spacing", [None])[0] is None and n > s_max:
+    if s_max is not None and contract.get("spacing", [None])[0] is None and n > int(s_max):
         raise InputError(f"the stack has {n} slices; {name} handles at most {s_max}")
     if n < int(contract.get("min_slices", 2)):
         raise InputError(f"the stack has {n} slice(s); {name} needs at least {contract.get('min_slices', 2)}")
@@ -58,6 +58,8 @@ def check_input(volume: Volume, contract: dict, *, name: str = "the model") -> N
     if not (lo <= sy <= hi and lo <= sx <= hi):
         raise InputError(f"in-plane spacing {sy:.3g} x {sx:.3g} mm is outside the {lo}-{hi} mm that {name} was trained for")
     a = volume.array
+    if not np.isfinite(a).all():
+        raise InputError(f"the image has {int(np.size(a) - np.isfinite(a).sum())} NaN or infinite voxel(s); fix or mask them first")
     if not np.any(a != a.flat[0]):
         raise InputError("the image is constant (all voxels equal); there is nothing to segment")
 
@@ -101,6 +103,31 @@ def normalise(array: np.ndarray, method: str = "percentile_1_99") -> np.ndarray:
         lo, hi = np.percentile(a, [5, 95])
         return (2.0 * np.clip((a - lo) / max(hi - lo, 1e-6), 0.0, 1.0) - 1.0).astype(np.float32)
     raise ValueError(f"unknown normalisation {method!r}")
+
+
+def hr_affine(lr_affine: np.ndarray, factor: int) -> np.ndarray:
+    """The affine of the LR-aligned HR grid: ``factor`` slices per LR slice, centred on it
+    (HR slice ``factor * k + j`` lies ``(j - (factor - 1) / 2) / factor`` LR spacings from LR slice ``k``)."""
+    m = np.eye(4)
+    m[2, 2] = 1.0 / factor
+    m[2, 3] = -(factor - 1) / (2.0 * factor)
+    return np.asarray(lr_affine, float) @ m
+
+
+def lr_model_grid(volume: Volume, contract: dict, *, multiple: int = 8) -> ModelGrid:
+    """The grid of a fully convolutional LR -> HR model (ACNN): the input's own slices, in-plane
+    resampled to the contract spacing over the input's field of view, padded to a multiple of
+    ``multiple`` pixels (centred)."""
+    nz, ny, nx = volume.spatial_shape
+    _, sy_in, sx_in = volume.spacing
+    sy, sx = (float(v) for v in contract["spacing"][1:])
+    Y = int(np.ceil(ny * sy_in / sy / multiple) * multiple)
+    X = int(np.ceil(nx * sx_in / sx / multiple) * multiple)
+    ky, kx = sy / sy_in, sx / sx_in
+    y0 = (ny - 1) / 2.0 - ky * (Y - 1) / 2.0
+    x0 = (nx - 1) / 2.0 - kx * (X - 1) / 2.0
+    m = np.array([[kx, 0, 0, x0], [0, ky, 0, y0], [0, 0, 1.0, 0.0], [0, 0, 0, 1.0]])
+    return ModelGrid(affine=volume.affine @ m, shape=(nz, Y, X), first=0, count=nz)
 
 
 def to_model(volume: Volume, contract: dict, grid: ModelGrid | None = None) -> tuple[np.ndarray, ModelGrid]:

@@ -130,6 +130,10 @@ def segment(volume: Volume, model: str | LoadedModel, *, device: str = "cpu", po
     if volume.kind != "image":
         raise InputError("segment takes an image, not a label map")
     check_input(volume, entry.input, name=f"model {entry.name!r}")
+    if entry.architecture == "acnn3d":
+        if entry.config.get("task") != "segmentation":
+            raise InputError(f"model {entry.name!r} is a super-resolution model; use enhance()")
+        return _segment_hr(volume, model, postprocess=postprocess)
     t0 = time.perf_counter()
     image, grid = to_model(volume, entry.input)
     seg_p, lmk_p = predict_probabilities(model.network, image, device=model.device)
@@ -155,3 +159,58 @@ def segment(volume: Volume, model: str | LoadedModel, *, device: str = "cpu", po
     info = {"model": entry.name, "version": entry.version, "sha256": entry.sha256, "device": str(model.device),
             "network_seconds": t1 - t0, "total_seconds": time.perf_counter() - t0}
     return Segmentation(out, landmarks, entry.name, info)
+
+
+def predict_hr(volume: Volume, model: LoadedModel):
+    """Run an LR -> HR model (ACNN) on ``volume``: ``(output (C, factor*z, Y, X), hr_affine, lo, hi)``,
+    with the 1st/99th percentiles ``lo, hi`` of the input used for normalisation."""
+    import torch
+
+    from .contract import hr_affine, lr_model_grid, to_model
+
+    entry = model.entry
+    grid = lr_model_grid(volume, entry.input)
+    image, _ = to_model(volume, entry.input, grid)
+    x = torch.from_numpy(np.ascontiguousarray(image))[None, None].to(model.device)
+    with torch.inference_mode():
+        if str(model.device).startswith("cuda"):
+            with torch.autocast("cuda", dtype=torch.float16):
+                out = model.network(x)
+        else:
+            out = model.network(x)
+    lo, hi = np.percentile(np.asarray(volume.array, np.float32), [1, 99])
+    return out.float()[0].cpu().numpy(), hr_affine(grid.affine, int(entry.config.get("factor", 5))), float(lo), float(hi)
+
+
+def _segment_hr(volume: Volume, model: LoadedModel, *, postprocess: bool = True) -> Segmentation:
+    import time
+
+    t0 = time.perf_counter()
+    out, affine, _, _ = predict_hr(volume, model)
+    t1 = time.perf_counter()
+    labels = out.argmax(axis=0).astype(np.uint8)
+    if postprocess:
+        labels = keep_largest_component(labels)
+    if not np.any(labels):
+        warnings.warn(f"model {model.entry.name!r} found no heart in this image; the labels are empty", stacklevel=3)
+    entry = model.entry
+    result = Volume(labels, affine=affine, kind="labels", metadata={"model": entry.name, "version": entry.version})
+    info = {"model": entry.name, "version": entry.version, "sha256": entry.sha256, "device": str(model.device),
+            "network_seconds": t1 - t0, "total_seconds": time.perf_counter() - t0, "output_grid": "hr"}
+    return Segmentation(result, None, entry.name, info)
+
+
+def enhance(volume: Volume, model: str | LoadedModel, *, device: str = "cpu") -> Volume:
+    """Super-resolve a short-axis stack ``(z, y, x)`` with an SR model: the HR image
+    ``(factor * z, Y, X)`` on the LR-aligned HR grid, in the input's intensity units."""
+    if isinstance(model, str):
+        model = load_model(model, device=device)
+    entry = model.entry
+    if entry.architecture != "acnn3d" or entry.config.get("task") != "super-resolution":
+        raise InputError(f"model {entry.name!r} is not a super-resolution model")
+    if volume.kind != "image":
+        raise InputError("enhance takes an image, not a label map")
+    check_input(volume, entry.input, name=f"model {entry.name!r}")
+    out, affine, lo, hi = predict_hr(volume, model)
+    image = (out[0] * (hi - lo) + lo).astype(np.float32)
+    return Volume(image, affine=affine, kind="image", metadata={"model": entry.name, "version": entry.version})

@@ -16,7 +16,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from ..contract import hr_affine
 from ..volume import Volume
+
+__all__ = ["Pair", "apply_motion", "hr_affine", "phantom_pair", "phantom_pairs", "sample_pair"]
 
 
 @dataclass
@@ -35,14 +38,6 @@ class Pair:
     def test_stack(self) -> np.ndarray:
         """The LR stack with the phantom's own breath-hold shifts: the held-out input with motion."""
         return self.lr_image if self.motion_px is None else apply_motion(self.lr_image, self.motion_px)
-
-
-def hr_affine(lr_affine: np.ndarray, factor: int) -> np.ndarray:
-    """The affine of the LR-aligned HR grid: ``factor`` slices per LR slice, centred on it."""
-    m = np.eye(4)
-    m[2, 2] = 1.0 / factor
-    m[2, 3] = -(factor - 1) / (2.0 * factor)
-    return np.asarray(lr_affine, float) @ m
 
 
 def _crop_box(n: int, size: int) -> tuple[int, int]:
