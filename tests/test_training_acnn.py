@@ -16,6 +16,7 @@ from napari_cardiac_priors.training.tasks import load_frozen_tl, pad_probabiliti
 def tl_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("tl")
     recipe = replace(get_recipe("tl-phantom"), train_ids=(11, 12), val_ids=(13,), val_every=1, epochs=3, batch_size=2,
+                     input={"size": [48, 48, 48], "spacing": [2.0, 1.25, 1.25], "normalisation": "percentile_1_99"},
                      config={"n_classes": 5, "shape": [48, 48, 48], "code_size": 8, "ae_widths": [4, 4, 4],
                              "predictor_widths": [4, 4, 4, 4]},
                      train_options={**get_recipe("tl-phantom").train_options, "stages": [["ae", 1], ["predictor", 1], ["joint", 1]], "crop": [48, 48]})
@@ -69,3 +70,27 @@ def test_pad_probabilities_marks_padding_as_background():
     assert out.shape == (1, 3, 5, 6, 8)
     torch.testing.assert_close(out.sum(1), torch.ones(1, 5, 6, 8))
     assert (out[:, 0, 4] == 1).all() and (out[:, 0, :, :, 6:] == 1).all()
+
+
+def test_plausibility_of_training_like_and_broken_shapes(tl_run, tmp_path):
+    """A phantom's labels fall inside the training distances; a scrambled map falls far outside."""
+    import shutil
+
+    from napari_cardiac_priors import registry
+    from napari_cardiac_priors.latent import plausibility, tl_grid_labels
+    from napari_cardiac_priors.phantom import make_subject
+    from napari_cardiac_priors.volume import Volume
+
+    out, _ = tl_run
+    entry = json.loads((out / "manifest_entry.json").read_text())
+    entry["name"] = "tiny-tl"
+    shutil.copy(out / "model.safetensors", tmp_path / "w.safetensors")
+    registry.add_model(tmp_path / "w.safetensors", entry)
+    labels = make_subject(11)["ed"].labels
+    grid = tl_grid_labels(labels, entry["input"])
+    assert grid.spatial_shape == (48, 48, 48) and grid.spacing == pytest.approx((2.0, 1.25, 1.25))
+    ok = plausibility(labels, "tiny-tl")
+    rng = np.random.default_rng(0)
+    noise = Volume(rng.integers(0, 5, labels.shape).astype(np.uint8), affine=labels.affine, kind="labels")
+    bad = plausibility(noise, "tiny-tl")
+    assert 0 <= ok["percentile"] <= 100 and bad["distance"] > ok["distance"] and bad["percentile"] == 100.0

@@ -138,6 +138,8 @@ class TLNetwork(nn.Module):
         self.register_buffer("code_mean", torch.zeros(code_size))
         self.register_buffer("code_std", torch.ones(code_size))
         self.register_buffer("code_cov_inv", torch.eye(code_size))
+        #: 0th, 1st, ..., 100th percentile of the training codes' Mahalanobis distances
+        self.register_buffer("distance_quantiles", torch.zeros(101))
 
     def forward(self, onehot: torch.Tensor, image: torch.Tensor | None = None):
         """``(reconstruction logits, label code, predicted code or None)``."""

@@ -18,6 +18,10 @@ from ..io import atomic_path
 from .recipes import Recipe
 
 
+#: statistics kept in float32 when the weights are stored in float16 (an inverse covariance overflows fp16)
+FLOAT32_BUFFERS = ("code_", "distance_")
+
+
 def _cases(recipe: Recipe, ids, data_root):
     from .data import acdc_cases, phantom_cases
 
@@ -111,7 +115,8 @@ def train(recipe: Recipe, out_dir, *, data_root=None, epochs: int | None = None,
         raise FileNotFoundError(f"{ckpt}: no checkpoint to resume from")
 
     def save(path_net, record):
-        save_weights({k: v.half() if v.is_floating_point() else v for k, v in path_net.state_dict().items()},
+        save_weights({k: v.half() if v.is_floating_point() and not k.startswith(FLOAT32_BUFFERS) else v
+                      for k, v in path_net.state_dict().items()},
                      out / "model.safetensors", metadata={"recipe": recipe.name, "epoch": record.get("epoch", 0)})
         _write_entry(recipe, out, record)
 

@@ -250,7 +250,11 @@ def set_code_statistics(net, codes: np.ndarray, *, shrinkage: float = 0.1) -> No
     dev = net.code_mean.device
     net.code_mean.copy_(torch.as_tensor(mean, dtype=torch.float32, device=dev))
     net.code_std.copy_(torch.as_tensor(codes.std(0) + 1e-6, dtype=torch.float32, device=dev))
-    net.code_cov_inv.copy_(torch.as_tensor(np.linalg.inv(cov), dtype=torch.float32, device=dev))
+    inv = np.linalg.inv(cov)
+    net.code_cov_inv.copy_(torch.as_tensor(inv, dtype=torch.float32, device=dev))
+    d = codes - mean
+    dist = np.sqrt(np.maximum(np.einsum("ij,jk,ik->i", d, inv, d), 0.0))
+    net.distance_quantiles.copy_(torch.as_tensor(np.percentile(dist, np.arange(101)), dtype=torch.float32, device=dev))
 
 
 class ACNNTask(Task):
