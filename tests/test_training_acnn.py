@@ -94,3 +94,29 @@ def test_plausibility_of_training_like_and_broken_shapes(tl_run, tmp_path):
     noise = Volume(rng.integers(0, 5, labels.shape).astype(np.uint8), affine=labels.affine, kind="labels")
     bad = plausibility(noise, "tiny-tl")
     assert 0 <= ok["percentile"] <= 100 and bad["distance"] > ok["distance"] and bad["percentile"] == 100.0
+
+
+def test_batch_plausibility_column(tl_run, tmp_path):
+    import shutil
+
+    from napari_cardiac_priors import registry
+    from napari_cardiac_priors.batch import BatchOptions, Subject, process_subject
+    from napari_cardiac_priors.io import write_volume
+    from napari_cardiac_priors.phantom import make_subject
+
+    out, _ = tl_run
+    entry = json.loads((out / "manifest_entry.json").read_text())
+    entry["name"] = "tiny-tl2"
+    shutil.copy(out / "model.safetensors", tmp_path / "w.safetensors")
+    registry.add_model(tmp_path / "w.safetensors", entry)
+    ph = make_subject(9740, lr=True)["ed"]
+    write_volume(ph.lr_image, tmp_path / "s_ed.nii.gz")
+    rec = process_subject(Subject("s", {"ed": str(tmp_path / "s_ed.nii.gz")}), tmp_path / "run",
+                          BatchOptions(model="sslln-lr-phantom", shape_model="tiny-tl2"))
+    assert rec["status"] == "done", rec.get("traceback")
+    assert rec["measures"]["plausibility"] == pytest.approx(rec["plausibility"]["ed"]["distance"])
+    assert rec["measures"]["plausibility"] > 0
+    assert rec["parameters"]["shape_model"] == "tiny-tl2"
+    bad = process_subject(Subject("t", {"ed": str(tmp_path / "s_ed.nii.gz")}), tmp_path / "run",
+                          BatchOptions(model="sslln-lr-phantom", shape_model="sslln-lr-phantom"))
+    assert bad["status"] == "failed" and "not a T-L shape model" in bad["error"]

@@ -71,6 +71,7 @@ class BatchOptions:
     n_atlases: int = 5
     fusion: str = "majority"
     device: str = "cpu"
+    shape_model: str | None = None  # a T-L model: the plausibility column (Mahalanobis distance of the shape)
 
     def parameters(self) -> dict:
         """The parameters that decide the outputs (the device does not), with model and atlas hashes."""
@@ -82,6 +83,11 @@ class BatchOptions:
         if self.refine:
             params.update(atlases=self.atlases, atlases_sha256=_atlas_digest(self.atlases),
                           n_atlases=int(self.n_atlases), fusion=self.fusion)
+        if self.shape_model:
+            shape = registry.get_model(self.shape_model)
+            if shape.architecture != "tl":
+                raise InputError(f"{self.shape_model!r} is not a T-L shape model")
+            params.update(shape_model=shape.name, shape_model_sha256=shape.sha256)
         return params
 
 
@@ -299,7 +305,7 @@ def _process(subject: Subject, sdir: Path, options: BatchOptions, params: dict, 
     from .volume import resample
 
     model = load_model(options.model, device=options.device)
-    outputs, timings, phases, notes, evaluation = [], {}, {}, [], []
+    outputs, timings, phases, notes, evaluation, plaus = [], {}, {}, [], [], {}
     for phase, image_path in sorted(subject.images.items()):
         t0 = time.perf_counter()
         image = read_volume(image_path, kind="image")
@@ -335,6 +341,10 @@ def _process(subject: Subject, sdir: Path, options: BatchOptions, params: dict, 
             outputs.append(ref_name)
             final = refined.labels
             timings[f"{phase}_refine_s"] = time.perf_counter() - t1
+        if options.shape_model and np.any(final.array):
+            from .latent import plausibility
+
+            plaus[phase] = plausibility(final, load_model(options.shape_model, device=options.device))
         phases[phase] = {"measures": cardiac_measures(final.array, final.spacing),
                          "qc": anatomy_errors(result.labels.array),
                          "landmarks_missing": int(np.sum(~landmarks.valid)) if landmarks is not None else None}
@@ -358,6 +368,12 @@ def _process(subject: Subject, sdir: Path, options: BatchOptions, params: dict, 
         ef = measures[key]
         if np.isfinite(ef) and not 0.0 < ef < 100.0:
             qc.append(f"{key} {ef:.0f} % out of (0, 100)")
+    if plaus:
+        worst = max(plaus.values(), key=lambda p: p["distance"])
+        measures["plausibility"] = worst["distance"]
+        if worst["percentile"] >= 99.0:
+            qc.append(f"implausible shape (Mahalanobis distance {worst['distance']:.1f}, beyond "
+                      f"{worst['percentile']:.0f} % of the training shapes)")
     measures["qc_flag"] = "; ".join(qc) if qc else "ok"
     provenance = {
         "subject": subject.id, "package": "napari-cardiac-priors", "version": __version__,
@@ -368,6 +384,7 @@ def _process(subject: Subject, sdir: Path, options: BatchOptions, params: dict, 
     }
     _write_json(sdir / f"{subject.id}_provenance.json", provenance)
     record = _finite({"subject": subject.id, "status": "done", "group": subject.group, "measures": measures,
+                      "plausibility": plaus,
                       "evaluation": evaluation, "qc": qc, "parameters": params, "inputs": inputs,
                       "outputs": outputs + [f"{subject.id}_provenance.json"], "error": None,
                       "seconds": time.perf_counter() - t_start})

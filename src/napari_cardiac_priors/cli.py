@@ -117,6 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
     ba.add_argument("--scheduler", help="address of a running dask scheduler (default: a local cluster)")
     ba.add_argument("--workers", type=int, help="local cluster worker processes (default: 2 or the CPU count if smaller)")
     ba.add_argument("--device", default="cpu", help="auto, cpu, cuda or mps, on every worker (default cpu)")
+    ba.add_argument("--shape-model", help="T-L shape model for the plausibility column (e.g. tl-phantom)")
 
     de = sub.add_parser("demo", help="napari with the plugin and sample data, or a headless run of the pipeline")
     de.add_argument("--out", default="cardiac-priors-demo", help="output folder (default ./cardiac-priors-demo)")
@@ -357,7 +358,7 @@ def _batch(args) -> int:
             handler.addFilter(lambda r: not r.name.startswith(("distributed", "bokeh", "tornado")) or r.levelno >= logging.ERROR)
     subjects = read_cohort(args.cohort)
     options = BatchOptions(model=args.model, refine=args.refine, atlases=args.atlases, n_atlases=args.n_atlases,
-                           device=resolve_device(args.device))
+                           device=resolve_device(args.device), shape_model=args.shape_model)
     bar = _ProgressBar(len(subjects))
 
     def progress(event):
