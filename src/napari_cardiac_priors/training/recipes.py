@@ -145,6 +145,17 @@ RECIPES.update({
         train_options={"stages": [["ae", 15], ["predictor", 10], ["joint", 5]], "swap_p": 0.1, "crop": [120, 120], "factor": 5},
         **_PHANTOM_PAIRS,
     ),
+    "tl-acdc": Recipe(
+        name="tl-acdc",
+        description="T-L network on ACDC label volumes (LV, MYO, RV) resampled to a fixed 12 x 96 x 96 grid "
+                    "(10 x 1.6 x 1.6 mm, centred on the heart); code mean/std/covariance stored",
+        architecture="tl",
+        config={"n_classes": 4, "shape": [12, 96, 96], "code_size": 64, "predictor_widths": [8, 16, 32, 64]},
+        input={"size": [12, 96, 96], "spacing": [10.0, 1.6, 1.6], "normalisation": "percentile_1_99"},
+        epochs=30, batch_size=8, weight_decay=5e-6, data="acdc", train_ids=ACDC_TRAINING, val_ids=ACDC_VALIDATION,
+        train_options={"stages": [["ae", 15], ["predictor", 10], ["joint", 5]], "swap_p": 0.1},
+        license=_ACDC["license"], citation=f"ACDC: {ACDC_CITATION}. Method: {ACNN_CITATION}",
+    ),
     "acnn-seg-phantom": Recipe(
         name="acnn-seg-phantom",
         description="ACNN-Seg: LR stack (10 mm) -> HR labels (2 mm), trained with the tl-phantom shape prior (lambda1 0.01) "

@@ -156,14 +156,32 @@ class TLTask(Task):
     def load(self, ids, *, max_cases=None, training=True):
         from .pairs import phantom_pairs
 
+        if self.recipe.data == "acdc":
+            return self._load_acdc(ids, max_cases)
         if self.recipe.data != "phantom-pairs":
-            raise ValueError(f"the T-L task trains on phantom-pairs, not {self.recipe.data!r}")
+            raise ValueError(f"the T-L task trains on phantom-pairs or acdc, not {self.recipe.data!r}")
         opts = self.recipe.train_options
         pairs = phantom_pairs(ids[:max_cases] if max_cases else ids, crop=tuple(opts.get("crop", (120, 120))),
                               factor=int(opts.get("factor", 5)))
         shape = self.recipe.config["shape"]
         return [(_pad_labels(p.hr_labels, shape), np.pad(p.hr_image, [(0, int(t) - int(n)) for n, t in zip(p.hr_image.shape, shape)]))
                 for p in pairs]
+
+    def _load_acdc(self, ids, max_cases):
+        """ACDC label maps (and images) on the model's fixed grid, centred on each heart."""
+        from ..contract import normalise
+        from ..io.acdc import default_root
+        from ..latent import tl_grid_labels
+        from ..volume import resample
+        from .data import acdc_cases
+
+        cases = acdc_cases(self.data_root or default_root(), ids)
+        items = []
+        for c in cases[:max_cases] if max_cases else cases:
+            grid = tl_grid_labels(c.labels, self.recipe.input)
+            image = resample(c.image.with_array(normalise(c.image.array)), affine=grid.affine, shape=grid.spatial_shape, order=1)
+            items.append((grid.array.astype(np.uint8), image.array.astype(np.float32)))
+        return items
 
     def batches(self, items, rng):
         import torch
