@@ -107,6 +107,17 @@ def build_parser() -> argparse.ArgumentParser:
     me.add_argument("seg", nargs="+", help="label map files")
     me.add_argument("--csv", help="write the table to this CSV file")
 
+    cl = sub.add_parser("classify", help="pathology classification from T-L shape codes (or PCA) of ACDC-layout patients")
+    cl.add_argument("--train", required=True, help="ACDC-layout folder of training patients (Group in Info.cfg)")
+    cl.add_argument("--test", help="ACDC-layout folder of patients to predict")
+    cl.add_argument("--features", choices=["tl", "pca"], default="tl", help="T-L codes or the PCA baseline (default tl)")
+    cl.add_argument("--phases", choices=["ed", "ed+es"], default="ed+es", help="segmentations used (default ed+es)")
+    cl.add_argument("--groups", help="restrict to these groups, comma-separated (e.g. NOR,DCM,HCM)")
+    cl.add_argument("--shape-model", default="tl-acdc", help="T-L model (default tl-acdc; also the PCA grid)")
+    cl.add_argument("--model", default="sslln-acdc", help="segmentation model for phases without manual labels")
+    cl.add_argument("--out", required=True, help="JSON file: predictions with --test, else the cross-validation report")
+    cl.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
+
     ba = sub.add_parser("batch", help="segment (and refine) a cohort on dask.distributed, resumable, with provenance")
     ba.add_argument("cohort", help="ACDC-layout folder, folder of images, or CSV (subject, ed[, es, ed_labels, es_labels, group])")
     ba.add_argument("--out", required=True, help="output folder (a rerun skips finished subjects)")
@@ -137,7 +148,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     handler = {
         "models": _models, "phantom": _phantom, "segment": _segment, "enhance": _enhance, "train": _train, "refine": _refine,
-        "atlases": _atlases, "batch": _batch,
+        "atlases": _atlases, "batch": _batch, "classify": _classify,
         "evaluate": _evaluate, "measure": _measure, "demo": _demo,
     }[args.command]
     try:
@@ -342,6 +353,48 @@ def _train(args) -> int:
                     device=resolve_device(args.device), progress=progress)
     print(f"model written to {weights}; its manifest entry to {weights.parent / 'manifest_entry.json'}")
     return 0
+
+
+# -- classify --------------------------------------------------------------------------------
+def _classify(args) -> int:
+    from .classify import PCAFeatures, cross_validate, fit_predict, read_shapes, restrict, tl_features
+    from .io import atomic_path
+
+    out = Path(args.out)
+    if out.exists() and not args.overwrite:
+        raise InputError(f"{out} exists; pass --overwrite to replace it")
+    phases = ("ed", "es") if args.phases == "ed+es" else ("ed",)
+    train = read_shapes(args.train, phases=phases, shape_model=args.shape_model, seg_model=args.model)
+    if args.groups:
+        train = restrict(train, [g.strip() for g in args.groups.split(",")])
+    if any(g is None for g in train.groups):
+        raise InputError(f"{args.train}: every training patient needs a Group in its Info.cfg")
+    if min(train.groups.count(g) for g in set(train.groups)) < 10:
+        raise InputError("10-fold cross-validation needs at least 10 training patients per group")
+    if args.features == "tl":
+        x = tl_features(train, shape_model=args.shape_model)
+    else:
+        pca = PCAFeatures(n_components=int(x_dim(args.shape_model)))
+        x = pca.fit_transform(train)
+    cv = cross_validate(x, train.groups)
+    print(f"{args.features} features, {'+'.join(p.upper() for p in phases)}: 10-fold CV accuracy "
+          f"{100 * cv['accuracy']:.1f} % on {cv['n']} training patients ({', '.join(sorted(set(train.groups)))})")
+    result = {"features": args.features, "phases": list(phases), "shape_model": args.shape_model, "cross_validation": cv}
+    if args.test:
+        test = read_shapes(args.test, phases=phases, shape_model=args.shape_model, seg_model=args.model)
+        xt = tl_features(test, shape_model=args.shape_model) if args.features == "tl" else pca.transform(test)
+        result = dict(zip(test.ids, fit_predict(x, train.groups, xt)))
+    with atomic_path(out) as tmp:
+        tmp.write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    print(f"wrote {out}")
+    return 0
+
+
+def x_dim(shape_model: str) -> int:
+    """The code size of a T-L model (the PCA baseline gets as many components)."""
+    from . import registry
+
+    return int(registry.get_model(shape_model).config.get("code_size", 64))
 
 
 # -- batch ---------------------------------------------------------------------------------

@@ -176,7 +176,7 @@ def _write_entry(recipe: Recipe, out: Path, record: dict) -> None:
     entry = {
         "name": recipe.name,
         "version": recipe.version,
-        "task": "segmentation",
+        "task": {"tl": "shape-prior"}.get(recipe.architecture, recipe.config.get("task", "segmentation")),
         "architecture": recipe.architecture,
         "file": f"{recipe.name}.safetensors",
         "sha256": sha256_of(out / "model.safetensors"),
