@@ -49,3 +49,23 @@ def install_tiny_acnn(tmp_path, *, name="tiny-acnn", task="segmentation", seed=0
         "description": "untrained test model", "license": "CC0-1.0",
     })
     return name
+
+
+def install_tiny_tl(tmp_path, *, name="tiny-tl", n_classes=5, shape=(48, 48, 48), spacing=(2.0, 1.25, 1.25), seed=0) -> str:
+    """An untrained T-L model with code statistics of random codes, installed as a user model."""
+    import numpy as np
+
+    from napari_cardiac_priors.training.tasks import set_code_statistics
+
+    torch.manual_seed(seed)
+    config = {"n_classes": n_classes, "shape": list(shape), "code_size": 8, "ae_widths": [4, 4, 4],
+              "predictor_widths": [4, 4, 4, 4]}
+    net = build("tl", config)
+    set_code_statistics(net, np.random.default_rng(seed).normal(size=(40, 8)))
+    path = tmp_path / f"{name}.safetensors"
+    registry.save_weights(net.state_dict(), path)
+    registry.add_model(path, {
+        "name": name, "version": "0", "task": "shape-prior", "architecture": "tl", "config": config,
+        "input": {"size": list(shape), "spacing": list(spacing)}, "description": "untrained test model", "license": "CC0-1.0",
+    })
+    return name

@@ -1,4 +1,5 @@
-"""The "Segment" dock widget: pick an image layer and a model, run it in a thread, get labels and landmarks."""
+"""The "Segment" dock widget: pick an image layer and a model, run it in a thread, get labels and
+landmarks (SSLLN), HR labels (ACNN-Seg) or an HR image (ACNN-SR), and the shape's plausibility."""
 
 from __future__ import annotations
 
@@ -11,13 +12,20 @@ from ..errors import InputError
 STEPS = ("loading the model", "running the network", "adding the layers")
 
 
-def _segment_worker(volume, model_name: str, device: str):
+NO_SHAPE_MODEL = "(none)"
+
+
+def _segment_worker(volume, model_name: str, device: str, shape_model: str | None = None):
     """Generator run in a thread: yields ``(step, message)``; returns ``(result, warnings, error)``.
 
-    Errors are returned, not raised (napari 0.9's task-status hook on ``errored`` takes the
-    wrong number of arguments and would raise in the event loop).
+    ``result`` is a :class:`~napari_cardiac_priors.inference.Segmentation` (with
+    ``info["plausibility"]`` when a shape model is given) or, for a super-resolution model,
+    the HR image Volume. Errors are returned, not raised (napari 0.9's task-status hook on
+    ``errored`` takes the wrong number of arguments and would raise in the event loop).
     """
-    from ..inference import load_model, resolve_device, segment
+    import numpy as np
+
+    from ..inference import enhance, load_model, resolve_device, segment
 
     try:
         yield 0, STEPS[0]
@@ -25,7 +33,14 @@ def _segment_worker(volume, model_name: str, device: str):
         yield 1, STEPS[1]
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            result = segment(volume, model)
+            if model.entry.task == "super-resolution":
+                result = enhance(volume, model)
+            else:
+                result = segment(volume, model)
+                if shape_model and np.any(result.labels.array):
+                    from ..latent import plausibility
+
+                    result.info["plausibility"] = plausibility(result.labels, load_model(shape_model, device=model.device))
         yield 2, STEPS[2]
         return result, [str(w.message) for w in caught], None
     except Exception as e:  # noqa: BLE001 - shown to the user
@@ -44,7 +59,8 @@ class SegmentWidget(Container):
 
         super().__init__(labels=True)
         self._viewer = napari_viewer
-        models = [e.name for e in list_models(task="segmentation")]
+        models = [e.name for e in list_models(task="segmentation")] + [e.name for e in list_models(task="super-resolution")]
+        shape_models = [NO_SHAPE_MODEL] + [e.name for e in list_models(task="shape-prior")]
         self._image = ComboBox(label="Image", choices=self._image_layers, nullable=True)
         self._model = ComboBox(label="Model", choices=models, value=models[0] if models else None, nullable=not models)
         self._about = Label(label="About", value="")
@@ -55,8 +71,10 @@ class SegmentWidget(Container):
         self._progress = ProgressBar(label="Progress", min=0, max=len(STEPS), value=0)
         self._status = Label(label="Status", value="")
         self._reset = PushButton(text="Reset landmarks to model", enabled=False)
-        self.extend([self._image, self._model, self._about, self._device, self._run, self._cancel,
-                     self._progress, self._status, self._reset])
+        self._shape = ComboBox(label="Shape model", choices=shape_models, value=NO_SHAPE_MODEL)
+        self._plausibility = Label(label="Shape plausibility", value="-")
+        self.extend([self._image, self._model, self._about, self._device, self._shape, self._run, self._cancel,
+                     self._progress, self._status, self._plausibility, self._reset])
         self._model.changed.connect(self._describe)
         self._run.changed.connect(lambda *_: self.run())
         self._cancel.changed.connect(lambda *_: self.cancel())
@@ -104,7 +122,9 @@ class SegmentWidget(Container):
         self._image_name = layer.name
         self._run.enabled, self._cancel.enabled = False, True
         self._progress.value = 0
-        worker = create_worker(_segment_worker, volume, model, self._device.value)
+        shape = None if self._shape.value == NO_SHAPE_MODEL else self._shape.value
+        self._plausibility.value = "-"
+        worker = create_worker(_segment_worker, volume, model, self._device.value, shape)
         worker.yielded.connect(self._on_step)
         worker.returned.connect(self._on_result)
         worker.aborted.connect(lambda: self._status.__setattr__("value", "cancelled"))
@@ -139,6 +159,19 @@ class SegmentWidget(Container):
             return
         for message in caught:
             show_warning(message)
+        if not hasattr(result, "labels"):  # super-resolution: an HR image
+            model = result.metadata.get("model", "SR")
+            self.sr_layer = self._viewer.add_layer(Layer.create(*volume_layer_data(result, name=f"{self._image_name} SR ({model})")))
+            self._progress.value = len(STEPS)
+            self._status.value = f"HR image {result.spatial_shape} at {', '.join(f'{s:.3g}' for s in result.spacing)} mm"
+            return
+        plaus = result.info.get("plausibility")
+        if plaus is not None:
+            self._plausibility.value = (f"Mahalanobis distance {plaus['distance']:.1f}: beyond "
+                                        f"{plaus['percentile']:.0f} % of the training shapes")
+            if plaus["percentile"] >= 99.0:
+                show_warning("the segmentation's shape is unlike the training shapes (beyond the 99th percentile): "
+                             "check it before measuring volumes")
         name = f"{self._image_name} labels ({result.model})"
         self.labels_layer = self._viewer.add_layer(Layer.create(*volume_layer_data(result.labels, name=name)))
         if result.landmarks is not None and result.landmarks.valid.any():
