@@ -36,8 +36,11 @@ sample-data: $(STAMP)   ## regenerate the committed sample volumes
 screenshot: $(STAMP)   ## README screenshot: phantom LR stack with its HR labels, under Xvfb
 	xvfb-run -a -s "-screen 0 1400x900x24" $(BIN)/python docs/make_screenshots.py docs
 
-benchmarks: $(STAMP)
+benchmarks: $(STAMP)   ## every figure of BENCHMARKS.md (long: hours on 2 cores)
 	$(BIN)/python benchmarks/bench_foundation.py
+	$(BIN)/python benchmarks/bench_sslln.py
+	$(BIN)/python benchmarks/bench_refine.py
+	$(BIN)/python benchmarks/bench_batch.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache
