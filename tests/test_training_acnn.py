@@ -120,3 +120,48 @@ def test_batch_plausibility_column(tl_run, tmp_path):
     bad = process_subject(Subject("t", {"ed": str(tmp_path / "s_ed.nii.gz")}), tmp_path / "run",
                           BatchOptions(model="sslln-lr-phantom", shape_model="sslln-lr-phantom"))
     assert bad["status"] == "failed" and "not a T-L shape model" in bad["error"]
+
+
+def test_tl_sample_grid_centres_on_the_heart():
+    from napari_cardiac_priors.training.tasks import tl_sample_grid
+
+    labels = np.zeros((10, 40, 40), np.uint8)
+    labels[3:6, 10:20, 20:30] = 1
+    g = tl_sample_grid(labels, (5.0, 2.0, 2.0), (4, 8, 8), (10.0, 2.0, 2.0))
+    assert g.shape == (4, 8, 8, 3)
+    centre = g.mean(axis=(0, 1, 2))  # (x, y, z) normalised
+    expect = [2 * 24.5 / 39 - 1, 2 * 14.5 / 39 - 1, 2 * 4.0 / 9 - 1]
+    np.testing.assert_allclose(centre, expect, atol=1e-5)
+    np.testing.assert_allclose(g[1, 0, 0, 2] - g[0, 0, 0, 2], 2 * 2.0 / 9, atol=1e-6)  # 10 mm = 2 slices of 5 mm
+
+
+def test_volume_prior_prefers_the_truth_and_reaches_the_logits():
+    from napari_cardiac_priors.nn.tl import LabelAutoencoder, one_hot
+    from napari_cardiac_priors.training.tasks import tl_sample_grid, volume_prior_loss
+
+    torch.manual_seed(0)
+    ae = LabelAutoencoder(n_classes=4, shape=(12, 24, 24), widths=(4, 4, 4)).eval().requires_grad_(False)
+    target = torch.zeros(1, 8, 32, 32, dtype=torch.long)
+    target[0, 2:6, 8:20, 8:20] = 2
+    target[0, 2:6, 11:17, 11:17] = 1
+    target[0, 2:6, 8:20, 20:26] = 3
+    grids = torch.from_numpy(tl_sample_grid(target[0].numpy(), (5.0, 1.6, 1.6), (12, 24, 24), (5.0, 1.6, 1.6)))[None]
+    good = (one_hot(target, 4) * 20).requires_grad_(True)
+    bad = (one_hot(torch.roll(target, 6, dims=-1), 4) * 20).requires_grad_(True)
+    lg, lb = volume_prior_loss(ae.encode, good, target, grids), volume_prior_loss(ae.encode, bad, target, grids)
+    assert lg.item() < lb.item()
+    lb.backward()
+    assert bad.grad is not None and bad.grad.abs().sum() > 0
+
+
+def test_acnn_seg_acdc_trains_with_a_prior(tmp_path, acdc_root):
+    from helpers import install_tiny_tl
+
+    tl = install_tiny_tl(tmp_path, name="tiny-tl-acdc", n_classes=4, shape=(12, 48, 48), spacing=(10.0, 1.6, 1.6))
+    base = get_recipe("acnn-seg-acdc")
+    recipe = replace(base, train_ids=(1, 2), val_ids=(), epochs=1, batch_size=2, config={**base.config, "base": 4},
+                     train_options={"prior": tl, "lambda1": 0.01})
+    events = []
+    train(recipe, tmp_path / "run", progress=events.append)
+    (rec,) = [e for e in events if e["event"] == "epoch"]
+    assert np.isfinite(rec["loss"]) and (tmp_path / "run" / "model.safetensors").exists()

@@ -85,6 +85,15 @@ RECIPES = {
         # the same CPU time as sslln-acdc: a U-Net step costs about twice an SSLLN step here
         **{**_ACDC, "epochs": 40},
     ),
+    "acnn-seg-acdc": Recipe(
+        name="acnn-seg-acdc",
+        description="2D ACNN-Seg on real cine short-axis MR (LV, MYO, RV): the unet-acdc U-Net trained with the tl-acdc "
+                    "shape prior (lambda1 0.01), same data, budget and validation",
+        architecture="unet2d",
+        config={"n_slices": 24, "n_classes": 4, "base": 16, "depth": 4},
+        citation=f"ACDC: {ACDC_CITATION}. Method: O. Oktay et al., IEEE TMI 37(2), 384-395, 2018",
+        **{**_ACDC, "epochs": 40, "train_options": {"prior": "tl-acdc", "lambda1": 0.01}},
+    ),
     "sslln-hr-phantom": Recipe(
         name="sslln-hr-phantom",
         description="SSLLN-HR on HR phantoms (1.25 x 1.25 x 2 mm): LV, MYO, RV, RV wall + exact landmarks",

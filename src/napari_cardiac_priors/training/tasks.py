@@ -75,18 +75,39 @@ class SegmentationTask(Task):
         S = contract["size"][0]
         if r.train_crop:
             contract["size"] = [S, *r.train_crop]
+        prior = self.prior()
         for idx in _batches(len(items), r.batch_size, rng):
             batch = [sample_case(items[i], contract, sample_augmentation(rng, S, **r.augment)) for i in idx]
-            yield tuple(torch.from_numpy(np.stack(v)).to(self.device) for v in zip(*batch))
+            tensors = tuple(torch.from_numpy(np.stack(v)).to(self.device) for v in zip(*batch))
+            if prior is not None:  # where the T-L grid lies in each sample (centred on its heart)
+                spacing = [(float(items[i]["volume"].spacing[0]), *map(float, contract["spacing"][1:])) for i in idx]
+                grids = np.stack([tl_sample_grid(b[1], sp, prior.autoencoder.shape, self._prior_spacing)
+                                  for b, sp in zip(batch, spacing)])
+                tensors = (*tensors, torch.from_numpy(grids).to(self.device))
+            yield tensors
+
+    def prior(self):
+        """The frozen T-L network of ``train_options["prior"]`` (None: no shape prior)."""
+        name = self.recipe.train_options.get("prior")
+        if not name:
+            return None
+        if getattr(self, "_prior", None) is None:
+            self._prior = load_frozen_tl(name, device=self.device)
+            self._prior_spacing = tuple(float(v) for v in _tl_contract(name)["spacing"])
+        return self._prior
 
     def loss(self, net, batch, stage):
         from ..nn.losses import sslln_loss, squared_dice_loss
 
-        x, seg_t, lmk_t = batch
+        x, seg_t, lmk_t = batch[:3]
         out = net(x)
         if isinstance(out, tuple):
             return sslln_loss(out[0], seg_t, out[1], lmk_t, alpha=self.recipe.alpha)
-        return squared_dice_loss(out, seg_t)
+        loss = squared_dice_loss(out, seg_t)
+        if len(batch) > 3:
+            loss = loss + float(self.recipe.train_options.get("lambda1", 0.01)) * volume_prior_loss(
+                self.prior().autoencoder.encode, out, seg_t, batch[3])
+        return loss
 
     def validate(self, net, items):
         from .loop import validate
@@ -94,6 +115,57 @@ class SegmentationTask(Task):
         out = validate(net, items, self.recipe.input, device=self.device)
         out["score"] = out["dice_mean"]
         return out
+
+
+def _tl_contract(name) -> dict:
+    from pathlib import Path
+
+    path = Path(str(name))
+    if path.is_dir():
+        import json
+
+        return json.loads((path / "manifest_entry.json").read_text(encoding="utf-8"))["input"]
+    from ..registry import get_model
+
+    return get_model(str(name)).input
+
+
+def tl_sample_grid(labels: np.ndarray, spacing, shape, tl_spacing) -> np.ndarray:
+    """Where the voxels of a T-L grid (``shape`` ``(Z, Y, X)`` at ``tl_spacing`` mm, centred on the
+    heart of ``labels``) lie in a model-grid volume ``(S, Y, X)`` of ``spacing`` mm: an array
+    ``(Z, Y, X, 3)`` of (x, y, z) coordinates in [-1, 1] for ``torch.nn.functional.grid_sample``
+    (``align_corners=True``). Axes are the model grid's (no rotation)."""
+    heart = np.argwhere(np.isin(labels, (1, 2, 3)))
+    centre = heart.mean(axis=0) if heart.size else (np.array(labels.shape, float) - 1) / 2.0
+    axes = []
+    for a in range(3):
+        idx = centre[a] + (np.arange(shape[a]) - (shape[a] - 1) / 2.0) * float(tl_spacing[a]) / float(spacing[a])
+        axes.append(2.0 * idx / max(labels.shape[a] - 1, 1) - 1.0)
+    z, y, x = np.meshgrid(*axes, indexing="ij")
+    return np.stack([x, y, z], axis=-1).astype(np.float32)
+
+
+def volume_prior_loss(encoder, logits, target, grids):
+    """The ACNN shape prior for a volume prediction on the model grid: softmax probabilities and
+    the one-hot target are sampled onto each sample's T-L grid (``grids`` from
+    :func:`tl_sample_grid`; background 1 outside the volume) and compared through ``encoder``.
+
+    ``logits`` ``(N, C, S, Y, X)``; ``target`` ``(N, S, Y, X)``.
+    """
+    import torch
+
+    from ..nn.losses import code_distance
+    from ..nn.tl import one_hot
+
+    def sample(p, mode):
+        fg = torch.nn.functional.grid_sample(p[:, 1:], grids, mode=mode, padding_mode="zeros", align_corners=True)
+        return torch.cat([1.0 - fg.sum(1, keepdim=True), fg], 1)
+
+    n_tl = encoder.__self__.n_classes if hasattr(encoder, "__self__") else logits.shape[1]
+    probs = sample(torch.softmax(logits.float(), 1), "bilinear")[:, :n_tl]
+    with torch.no_grad():
+        ref = encoder(sample(one_hot(target, logits.shape[1]), "nearest")[:, :n_tl])
+    return code_distance(encoder(probs), ref)
 
 
 def _pad_labels(labels: np.ndarray, shape) -> np.ndarray:
