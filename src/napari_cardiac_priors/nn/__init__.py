@@ -1,7 +1,7 @@
 """PyTorch modules of the three methods and their losses (torch is imported by the submodules).
 
 :mod:`.sslln` the 2.5D multi-task network of Duan et al.; :mod:`.tl` the T-L network (label
-autoencoder + code predictor) and :mod:`.acnn` the ACNN segmentation / SR network of Oktay et al.; :mod:`.losses` losses as functions
+autoencoder + code predictor) and :mod:`.acnn` the ACNN segmentation / SR network of Oktay et al.; :mod:`.sdnet` SDNet of Chartsias et al.; :mod:`.losses` losses as functions
 with thin Module wrappers; :mod:`.blocks` shared conv blocks; :func:`build` makes a network
 from its registry architecture name and config.
 """
@@ -27,4 +27,8 @@ def build(architecture: str, config: dict):
         from .acnn import ACNN3D
 
         return ACNN3D(**config)
+    if architecture == "sdnet":
+        from .sdnet import SDNet
+
+        return SDNet(**config)
     raise ValueError(f"unknown architecture {architecture!r}")
