@@ -70,3 +70,257 @@ def plausibility(labels: Volume, model) -> dict:
     q = model.network.distance_quantiles.double().cpu().numpy()
     pct = float(np.interp(dist, q, np.linspace(0, 100, len(q)), left=0.0, right=100.0)) if np.any(q) else float("nan")
     return {"distance": dist, "percentile": pct}
+
+
+# -- explorers: one API over the T-L shape space and SDNet's factors ------------------------------
+from dataclasses import dataclass, field  # noqa: E402
+
+
+@dataclass
+class Code:
+    """A point in a model's latent space: ``z`` ``(D,)`` and, for SDNet, the binary ``anatomy``
+    ``(C, H, W)``; ``grid`` remembers what was encoded, so that decoding returns to it."""
+
+    z: np.ndarray
+    anatomy: np.ndarray | None = None
+    grid: dict = field(default_factory=dict)
+    notes: list = field(default_factory=list)
+
+    def with_z(self, z) -> "Code":
+        return Code(np.asarray(z, np.float32).copy(), self.anatomy, self.grid, list(self.notes))
+
+
+def _as_volume(array, spacing, kind: str) -> Volume:
+    if isinstance(array, Volume):
+        return array
+    a = np.asarray(array)
+    if spacing is None:
+        spacing = (1.0,) * a.ndim
+    if a.ndim == 2:
+        a, spacing = a[None], (1.0, *spacing)
+    return Volume(a, spacing=tuple(float(s) for s in spacing), kind=kind)
+
+
+class TLExplorer:
+    """Encode label maps to T-L codes and decode codes to label maps (see :func:`load_explorer`)."""
+
+    kind = "tl"
+
+    def __init__(self, model):
+        self.model = model
+        self.net = model.network
+        self.contract = model.entry.input
+        n = self.net.code_mean.numel()
+        self.stats = {"mean": self.net.code_mean.float().cpu().numpy().reshape(n),
+                      "std": self.net.code_std.float().cpu().numpy().reshape(n)}
+
+    @property
+    def n_dims(self) -> int:
+        return int(self.stats["mean"].size)
+
+    def encode(self, labels, *, spacing=None) -> Code:
+        """A label map (Volume, or ``(z, y, x)`` / ``(y, x)`` array with ``spacing`` mm) -> its code."""
+        vol = _as_volume(labels, spacing, "labels")
+        grid = tl_grid_labels(vol, self.contract)
+        notes = []
+        if vol.spatial_shape != grid.spatial_shape or not np.allclose(vol.spacing, grid.spacing):
+            notes.append(f"resampled from {vol.spatial_shape} at {tuple(round(s, 3) for s in vol.spacing)} mm to the "
+                         f"model's {grid.spatial_shape} grid at {tuple(self.contract['spacing'])} mm")
+        z = self._encode_grid(grid.array)
+        return Code(z, None, {"source": vol, "model_grid": grid, "squeeze": np.ndim(getattr(labels, "array", labels)) == 2}, notes)
+
+    def _encode_grid(self, array) -> np.ndarray:
+        import torch
+
+        from .nn.tl import one_hot
+
+        n = self.net.autoencoder.n_classes
+        lab = np.where(array < n, array, 0).astype(np.int64)
+        with torch.inference_mode():
+            x = one_hot(torch.from_numpy(lab)[None], n).to(self.model.device)
+            return self.net.autoencoder.encode(x)[0].float().cpu().numpy()
+
+    def decode_grid(self, code: Code) -> np.ndarray:
+        """The decoded label map on the model's grid (the fast path for sliders)."""
+        import torch
+
+        with torch.inference_mode():
+            z = torch.as_tensor(np.asarray(code.z, np.float32))[None].to(self.model.device)
+            return self.net.autoencoder.decode(z).argmax(1)[0].cpu().numpy().astype(np.uint8)
+
+    def decode(self, code: Code):
+        """The label map of ``code`` on the grid of the array that was encoded (nearest neighbour)."""
+        out = self.decode_grid(code)
+        src, grid = code.grid.get("source"), code.grid.get("model_grid")
+        if src is None:
+            return out
+        back = resample(grid.with_array(out), src, order=0).array
+        return back[0] if code.grid.get("squeeze") else back
+
+    def traverse(self, code: Code, dim: int, values) -> list:
+        """Decoded outputs for each value of code dimension ``dim``."""
+        self._check_dim(dim)
+        out = []
+        for v in values:
+            z = np.array(code.z, np.float32)
+            z[dim] = v
+            out.append(self.decode(code.with_z(z)))
+        return out
+
+    def order_by_variance(self) -> list[int]:
+        """Code dimensions sorted by their training variance, largest first (the sliders' order)."""
+        return [int(i) for i in np.argsort(-self.stats["std"])]
+
+    def mahalanobis(self, code: Code) -> float:
+        return mahalanobis(code.z, self.net)
+
+    def interpolate(self, a: Code, b: Code, t: float) -> Code:
+        """The code ``(1 - t) a + t b`` (decoded on ``a``'s grid)."""
+        return a.with_z((1.0 - t) * np.asarray(a.z) + t * np.asarray(b.z))
+
+    def _check_dim(self, dim):
+        if not 0 <= int(dim) < self.n_dims:
+            raise InputError(f"dimension {dim} is outside the model's {self.n_dims} code dimensions")
+
+
+def load_explorer(name: str, *, device: str = "cpu"):
+    """The explorer of a T-L (``task: shape-prior``) or SDNet (``task: disentanglement``) model."""
+    from .inference import load_model
+
+    model = load_model(name, device=device)
+    if model.entry.architecture == "tl":
+        return TLExplorer(model)
+    if model.entry.architecture == "sdnet":
+        return SDNetExplorer(model)
+    raise InputError(f"{name!r} is a {model.entry.task} model; the latent explorer takes T-L or SDNet models")
+
+
+def _slice_grid(vol: Volume, spacing, size) -> Volume:
+    """A 1-slice grid of ``size`` ``(H, W)`` at ``spacing`` mm, centred on the slice ``vol`` (1, y, x)."""
+    _, ny, nx = vol.spatial_shape
+    _, sy_in, sx_in = vol.spacing
+    ky, kx = float(spacing[0]) / sy_in, float(spacing[1]) / sx_in
+    H, W = (int(v) for v in size)
+    m = np.array([[kx, 0, 0, (nx - 1) / 2.0 - kx * (W - 1) / 2.0], [0, ky, 0, (ny - 1) / 2.0 - ky * (H - 1) / 2.0],
+                  [0, 0, 1, 0], [0, 0, 0, 1.0]])
+    return Volume(np.zeros((1, H, W), np.float32), affine=vol.affine @ m, kind=vol.kind)
+
+
+class SDNetExplorer:
+    """Encode an image slice into SDNet's anatomy factor and modality vector; decode them back."""
+
+    kind = "sdnet"
+
+    def __init__(self, model):
+        self.model = model
+        self.net = model.network
+        self.contract = model.entry.input
+        self.stats = {"mean": self.net.z_mean.float().cpu().numpy(), "std": self.net.z_std.float().cpu().numpy()}
+
+    @property
+    def n_dims(self) -> int:
+        return int(self.net.n_z)
+
+    def encode(self, image, *, spacing=None) -> Code:
+        """An image slice (``(y, x)`` array with ``spacing`` mm, or a 1-slice Volume) -> anatomy + z."""
+        import torch
+
+        from .contract import normalise
+
+        vol = _as_volume(image, spacing, "image")
+        if vol.spatial_shape[0] != 1:
+            raise InputError(f"SDNet encodes one slice; got {vol.spatial_shape[0]} slices (pick one)")
+        grid = _slice_grid(vol, self.contract["spacing"], self.contract["size"])
+        notes = []
+        if vol.spatial_shape[1:] != tuple(self.contract["size"]) or not np.allclose(vol.spacing[1:], self.contract["spacing"]):
+            notes.append(f"resampled from {vol.spatial_shape[1:]} at {tuple(round(s, 3) for s in vol.spacing[1:])} mm to "
+                         f"{tuple(self.contract['size'])} at {tuple(self.contract['spacing'])} mm")
+        a = np.asarray(vol.array, np.float32)
+        lo, hi = np.percentile(a, [5, 95])
+        x = resample(vol.with_array(normalise(a, "percentile_5_95_sym")), grid, order=1, cval=-1.0).array
+        self.net.eval()
+        with torch.inference_mode():
+            anatomy, _, mu, _ = self.net.encode(torch.from_numpy(x[None]).to(self.model.device))
+        return Code(mu[0].float().cpu().numpy(), anatomy[0].float().cpu().numpy(),
+                    {"source": vol, "model_grid": grid, "lo": float(lo), "hi": float(hi),
+                     "squeeze": np.ndim(getattr(image, "array", image)) == 2}, notes)
+
+    def decode_grid(self, code: Code) -> np.ndarray:
+        """The decoded image ``(H, W)`` on the model grid, in [-1, 1]."""
+        import torch
+
+        with torch.inference_mode():
+            a = torch.as_tensor(np.asarray(code.anatomy, np.float32))[None].to(self.model.device)
+            z = torch.as_tensor(np.asarray(code.z, np.float32))[None].to(self.model.device)
+            return self.net.decoder(a, z)[0, 0].float().cpu().numpy()
+
+    def decode(self, code: Code):
+        """The decoded image on the encoded slice's grid, in its intensity units."""
+        out = self.decode_grid(code)
+        g = code.grid
+        if "hi" in g:  # the inverse of the 5th-95th percentile -> [-1, 1] normalisation
+            out = g["lo"] + (out + 1.0) / 2.0 * (g["hi"] - g["lo"])
+        if g.get("source") is None:
+            return out
+        # outside the model's field of view there is nothing decoded: the 5th percentile (background)
+        back = resample(g["model_grid"].with_array(out[None].astype(np.float32)), g["source"], order=1,
+                        cval=g.get("lo", -1.0)).array
+        return back[0] if g.get("squeeze") else back
+
+    def traverse(self, code: Code, dim: int, values) -> list:
+        if not 0 <= int(dim) < self.n_dims:
+            raise InputError(f"dimension {dim} is outside the model's {self.n_dims} z dimensions")
+        out = []
+        for v in values:
+            z = np.array(code.z, np.float32)
+            z[dim] = v
+            out.append(self.decode(code.with_z(z)))
+        return out
+
+    def segment(self, code: Code) -> np.ndarray:
+        """The segmentor's labels ``(H, W)`` of the code's anatomy, on the model grid."""
+        import torch
+
+        with torch.inference_mode():
+            a = torch.as_tensor(np.asarray(code.anatomy, np.float32))[None].to(self.model.device)
+            return self.net.segmentor(a)[0].argmax(0).cpu().numpy().astype(np.uint8)
+
+    def channel_classes(self, code: Code) -> list[int]:
+        """For each anatomy channel, the label the segmentor gives most of its pixels (0 if empty)."""
+        seg = self.segment(code)
+        out = []
+        for c in range(code.anatomy.shape[0]):
+            on = code.anatomy[c] > 0.5
+            out.append(int(np.bincount(seg[on], minlength=1).argmax()) if on.any() else 0)
+        return out
+
+
+def edit_anatomy(code: Code, op: str, a: int, b: int | None = None) -> Code:
+    """Channel arithmetic on SDNet's anatomy (Fig. 7): ``"zero"`` channel ``a``; ``"add"`` channel
+    ``a`` into ``b`` (``a`` then zero); ``"swap"`` ``a`` and ``b``. Returns a new code."""
+    if code.anatomy is None:
+        raise InputError("only SDNet codes have anatomy channels")
+    n = code.anatomy.shape[0]
+    for c in (a,) + (() if b is None else (b,)):
+        if not 0 <= int(c) < n:
+            raise InputError(f"channel {c} is outside the {n} anatomy channels")
+    anat = np.array(code.anatomy, np.float32)
+    if op == "zero":
+        anat[a] = 0
+    elif op == "add":
+        if b is None:
+            raise InputError("'add' needs a target channel")
+        anat[b] = np.clip(anat[b] + anat[a], 0, 1)
+        anat[a] = 0
+    elif op == "swap":
+        if b is None:
+            raise InputError("'swap' needs a second channel")
+        anat[[a, b]] = anat[[b, a]]
+    else:
+        raise InputError(f"unknown anatomy operation {op!r} (zero, add, swap)")
+    return Code(np.array(code.z, np.float32), anat, code.grid, list(code.notes))
+
+
+def transfer_modality(anatomy_from: Code, z_from: Code) -> Code:
+    """Anatomy of one slice with the modality vector of another (SDNet's modality transfer)."""
+    return Code(np.array(z_from.z, np.float32), anatomy_from.anatomy, anatomy_from.grid, list(anatomy_from.notes))

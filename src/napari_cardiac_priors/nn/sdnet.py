@@ -152,6 +152,8 @@ class SDNet(nn.Module):
         self.decoder = FiLMDecoder(n_anatomy, n_z, film_width)
         self.segmentor = Segmentor(n_anatomy, n_classes, seg_width)
         self.discriminator = MaskDiscriminator(n_classes - 1, disc_base, size)
+        self.register_buffer("z_mean", torch.zeros(n_z))  # statistics of the training codes (mu)
+        self.register_buffer("z_std", torch.ones(n_z))
 
     def encode(self, image):
         """``(anatomy (N, C, H, W) binary, z, mu, logvar)``."""
