@@ -19,7 +19,7 @@ from .recipes import Recipe
 
 
 #: statistics kept in float32 when the weights are stored in float16 (an inverse covariance overflows fp16)
-FLOAT32_BUFFERS = ("code_", "distance_")
+FLOAT32_BUFFERS = ("code_", "distance_", "z_")
 
 
 def _cases(recipe: Recipe, ids, data_root):
@@ -99,7 +99,8 @@ def train(recipe: Recipe, out_dir, *, data_root=None, epochs: int | None = None,
     rng = np.random.default_rng(recipe.seed)
     task = make_task(recipe, device=device, data_root=data_root)
     net = build(recipe.architecture, recipe.config).to(device)
-    opt = torch.optim.Adam(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay)
+    betas = tuple(recipe.train_options.get("betas", (0.9, 0.999)))
+    opt = torch.optim.Adam(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay, betas=betas)
     start, history, best = 0, [], -float("inf")
     ckpt = out / "checkpoint.pt"
     if resume and ckpt.exists():
@@ -176,7 +177,8 @@ def _write_entry(recipe: Recipe, out: Path, record: dict) -> None:
     entry = {
         "name": recipe.name,
         "version": recipe.version,
-        "task": {"tl": "shape-prior"}.get(recipe.architecture, recipe.config.get("task", "segmentation")),
+        "task": {"tl": "shape-prior", "sdnet": "disentanglement"}.get(recipe.architecture,
+                                                                     recipe.config.get("task", "segmentation")),
         "architecture": recipe.architecture,
         "file": f"{recipe.name}.safetensors",
         "sha256": sha256_of(out / "model.safetensors"),

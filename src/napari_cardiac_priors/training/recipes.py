@@ -211,6 +211,33 @@ RECIPES.update({
 })
 
 
+SDNET_CITATION = (
+    "A. Chartsias et al., Disentangled representation learning in cardiac image analysis, "
+    "Medical Image Analysis 58, 101535, 2019"
+)
+_SLICES = dict(data="acdc-slices", train_ids=ACDC_TRAINING, val_ids=ACDC_VALIDATION, batch_size=4, lr=1e-4,
+               weight_decay=0.0, license=_ACDC["license"], version="1.0")
+_SDNET_CONFIG = {"n_anatomy": 8, "n_z": 8, "n_classes": 4, "size": 224, "base": 16, "film_width": 16, "seg_width": 64,
+                 "disc_base": 16}
+_SDNET_INPUT = {"size": [224, 224], "spacing": [1.37, 1.37], "normalisation": "percentile_5_95_sym"}
+_SLICE_OPTIONS = {"rotation_deg": 90.0, "size": [224, 224], "spacing": [1.37, 1.37], "betas": [0.5, 0.999]}
+for _frac, _k in (("", None), ("-6pc", 5), ("-1pc", 1)):
+    RECIPES[f"sdnet-acdc{_frac}"] = Recipe(
+        name=f"sdnet-acdc{_frac}",
+        description="SDNet on ACDC slices (1.37 mm, 224 x 224, [-1, 1]): binary anatomy (8 channels) + modality z (8)"
+                    + (f"; labels from {_k} of the 80 training patients, the rest unlabelled" if _k else "; all labels"),
+        architecture="sdnet", config=_SDNET_CONFIG, input=_SDNET_INPUT, epochs=30,
+        train_options={**_SLICE_OPTIONS, "labelled_subjects": _k},
+        citation=f"ACDC: {ACDC_CITATION}. Method: {SDNET_CITATION}", **_SLICES)
+    RECIPES[f"unet-slices-acdc{_frac}"] = Recipe(
+        name=f"unet-slices-acdc{_frac}",
+        description="2D U-Net on ACDC slices, the baseline of SDNet's Table 1"
+                    + (f"; labels from {_k} of the 80 training patients" if _k else "; all labels"),
+        architecture="unet2d", config={"n_slices": 1, "n_classes": 4, "base": 16, "depth": 4}, input=_SDNET_INPUT,
+        epochs=30, train_options={**_SLICE_OPTIONS, "labelled_subjects": _k},
+        citation=f"ACDC: {ACDC_CITATION}", **_SLICES)
+
+
 def get_recipe(name: str) -> Recipe:
     from ..errors import InputError
 

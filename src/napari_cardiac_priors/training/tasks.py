@@ -10,6 +10,8 @@ from the recipe's architecture.
   ``[["ae", epochs], ["predictor", epochs], ["joint", epochs]]``).
 - :class:`ACNNTask`: ACNN-Seg / ACNN-SR on phantom LR/HR pairs, with the prior of a frozen
   T-L model (``train_options["prior"]``: a registry name or a run folder; None = no prior).
+- :class:`SliceTask`: SDNet (and the 2D U-Net baseline of its Table 1) on ACDC slices, with
+  labels from only some training subjects (``train_options["labelled_subjects"]``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ from .recipes import Recipe
 
 
 def make_task(recipe: Recipe, *, device: str = "cpu", data_root=None):
+    if recipe.architecture == "sdnet" or recipe.data == "acdc-slices":
+        return SliceTask(recipe, device, data_root)
     if recipe.architecture in ("sslln", "unet2d"):
         return SegmentationTask(recipe, device, data_root)
     if recipe.architecture == "tl":
@@ -446,3 +450,168 @@ def load_frozen_tl(name, *, device="cpu"):
 
         net = load_model(str(name), device=device).network
     return net.to(device).eval().requires_grad_(False)
+
+
+# -- SDNet and its U-Net baseline on ACDC slices ---------------------------------------------------
+def acdc_slices(cases, *, size=(224, 224), spacing=(1.37, 1.37)):
+    """``[(image (H, W) in [-1, 1], labels (H, W), case id)]``: every slice of each case resampled
+    in-plane to ``spacing`` mm about the image centre, each volume's 5th-95th percentile -> [-1, 1]."""
+    from ..contract import normalise
+    from ..latent import _slice_grid
+    from ..volume import resample
+
+    out = []
+    for c in cases:
+        img = normalise(c.image.array, "percentile_5_95_sym")
+        for k in range(c.image.spatial_shape[0]):
+            affine = c.image.affine @ _shift_z(k)
+            one = type(c.image)(img[k : k + 1], affine=affine, kind="image")
+            lab = type(c.image)(c.labels.array[k : k + 1], affine=affine, kind="labels")
+            grid = _slice_grid(one, spacing, size)
+            out.append((resample(one, grid, order=1, cval=-1.0).array[0].astype(np.float32),
+                        resample(lab, grid, order=0).array[0].astype(np.uint8), c.id))
+    return out
+
+
+def _shift_z(k: int) -> np.ndarray:
+    m = np.eye(4)
+    m[2, 3] = k
+    return m
+
+
+class SliceTask(Task):
+    """SDNet (``architecture="sdnet"``) or a 2D U-Net on ACDC slices (``data="acdc-slices"``).
+
+    ``train_options``: ``labelled_subjects`` (None: all; k: the first k training patients of a
+    seeded permutation keep their labels, the others only their images), ``rotation_deg``
+    (augmentation: uniform rotation in +- that, the paper's 90), ``size``, ``spacing``.
+    """
+
+    def _patients(self, ids):
+        from ..io.acdc import default_root
+        from .data import acdc_cases
+
+        return acdc_cases(self.data_root or default_root(), ids)
+
+    def labelled_ids(self) -> set:
+        k = self.recipe.train_options.get("labelled_subjects")
+        ids = list(self.recipe.train_ids)
+        if k is None:
+            return set(ids)
+        order = np.random.default_rng(self.recipe.seed).permutation(len(ids))
+        return {ids[i] for i in order[: int(k)]}
+
+    def load(self, ids, *, max_cases=None, training=True):
+        opts = self.recipe.train_options
+        cases = self._patients(ids)
+        if max_cases:
+            cases = cases[:max_cases]
+        slices = acdc_slices(cases, size=tuple(opts.get("size", (224, 224))), spacing=tuple(opts.get("spacing", (1.37, 1.37))))
+        if not training:
+            return slices
+        labelled = {f"patient{int(i):03d}" for i in self.labelled_ids()}
+        items = [(img, lab, cid.split("_")[0] in labelled) for img, lab, cid in slices]
+        if self.recipe.architecture != "sdnet":  # a plain U-Net learns from labelled slices only
+            items = [it for it in items if it[2]]
+        return items
+
+    def batches(self, items, rng):
+        import torch
+        from scipy import ndimage
+
+        max_rot = float(self.recipe.train_options.get("rotation_deg", 90.0))
+        for idx in _batches(len(items), self.recipe.batch_size, rng):
+            imgs, labs, flags = [], [], []
+            for i in idx:
+                img, lab, labelled = items[i]
+                angle = rng.uniform(-max_rot, max_rot) if max_rot else 0.0
+                if angle:
+                    img = ndimage.rotate(img, angle, reshape=False, order=1, cval=-1.0)
+                    lab = ndimage.rotate(lab, angle, reshape=False, order=0, cval=0)
+                imgs.append(img)
+                labs.append(lab)
+                flags.append(labelled)
+            yield (torch.from_numpy(np.stack(imgs))[:, None].to(self.device), torch.from_numpy(np.stack(labs)).long().to(self.device),
+                   torch.tensor(flags, device=self.device))
+
+    def loss(self, net, batch, stage):
+        import torch
+
+        from ..nn.losses import squared_dice_loss
+        from ..nn.sdnet import SDNET_WEIGHTS, kl_divergence, lsgan_loss, soft_dice_loss, z_reconstruction_loss
+
+        image, labels, labelled = batch
+        if self.recipe.architecture != "sdnet":
+            logits = net(image)  # UNet2D: (N, C, 1, H, W) for one-slice inputs
+            return squared_dice_loss(logits.squeeze(2) if logits.dim() == 5 else logits, labels)
+        w = {**SDNET_WEIGHTS, **self.recipe.train_options.get("weights", {})}
+        out = net(image)
+        loss = w["reconstruction"] * (out["reconstruction"] - image).abs().mean()
+        loss = loss + w["kl"] * kl_divergence(out["mu"], out["logvar"])
+        loss = loss + w["z_reconstruction"] * z_reconstruction_loss(net, out["anatomy"])
+        seg = out["segmentation"]
+        if labelled.any():
+            loss = loss + w["dice"] * soft_dice_loss(seg[labelled], labels[labelled])
+        # LSGAN on masks: the critic learns real (labelled) vs predicted masks; the generator
+        # term sees the critic's parameters detached, so one backward pass trains both sides
+        disc = net.discriminator
+        fake = seg[:, 1:]
+        frozen = {k: v.detach() for k, v in disc.named_parameters()}
+        loss = loss + w["adversarial"] * lsgan_loss(torch.func.functional_call(disc, frozen, (fake,)), True)
+        if labelled.any():
+            real = torch.nn.functional.one_hot(labels[labelled], seg.shape[1]).movedim(-1, 1).float()[:, 1:]
+            loss = loss + 0.5 * (lsgan_loss(disc(real), True) + lsgan_loss(disc(fake.detach()), False))
+        return loss
+
+    def validate(self, net, items):
+        import torch
+
+        from ..metrics import dice
+
+        net.eval()
+        per_case: dict = {}
+        mae = []
+        with torch.no_grad():
+            for i in range(0, len(items), 16):
+                chunk = items[i : i + 16]
+                x = torch.from_numpy(np.stack([c[0] for c in chunk]))[:, None].to(self.device)
+                if self.recipe.architecture == "sdnet":
+                    out = net(x)
+                    pred = out["segmentation"].argmax(1).cpu().numpy()
+                    mae.append(float((out["reconstruction"] - x).abs().mean()))
+                else:
+                    o = net(x)
+                    pred = (o.squeeze(2) if o.dim() == 5 else o).argmax(1).cpu().numpy()
+                for (img, lab, cid), p in zip(chunk, pred):
+                    acc = per_case.setdefault(cid, [[], []])
+                    acc[0].append(p)
+                    acc[1].append(lab)
+        net.train()
+        scores = {1: [], 2: [], 3: []}
+        for p, g in per_case.values():  # 3D Dice per volume (stacked slices)
+            p, g = np.stack(p), np.stack(g)
+            for c in scores:
+                scores[c].append(dice(p == c, g == c))
+        out = {"dice_LV": float(np.mean(scores[1])), "dice_MYO": float(np.mean(scores[2])), "dice_RV": float(np.mean(scores[3]))}
+        out["dice_mean"] = out["score"] = float(np.mean(list(out.values())))
+        if mae:
+            out["reconstruction_mae"] = float(np.mean(mae))
+        return out
+
+    def finish(self, net, items) -> bool:
+        """SDNet: store the mean and standard deviation of the training slices' z (mu)."""
+        if self.recipe.architecture != "sdnet":
+            return False
+        import torch
+
+        net.eval()
+        mus = []
+        with torch.no_grad():
+            for i in range(0, len(items), 16):
+                x = torch.from_numpy(np.stack([c[0] for c in items[i : i + 16]]))[:, None].to(self.device)
+                mus.append(net.encode(x)[2].float().cpu().numpy())
+        net.train()
+        mus = np.concatenate(mus)
+        net.z_mean.copy_(torch.as_tensor(mus.mean(0), dtype=torch.float32))
+        net.z_std.copy_(torch.as_tensor(mus.std(0) + 1e-6, dtype=torch.float32))
+        return True
