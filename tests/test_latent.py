@@ -76,3 +76,21 @@ def test_sdnet_explorer_slice_units_and_edits(tmp_path, ph):
 def test_load_explorer_refuses_other_models():
     with pytest.raises(InputError, match="latent explorer takes T-L or SDNet"):
         load_explorer("sslln-lr-phantom")
+
+
+def test_traversal_grid_correlation_difference_and_png(tmp_path, ph):
+    from napari_cardiac_priors.latent import grid_mosaic, save_png, traversal_grid
+
+    ex = load_explorer(_install_tiny_sdnet(tmp_path))
+    code = ex.encode(ph.lr_image.array[4].astype(np.float32), spacing=ph.lr_image.spacing[1:])
+    grid = traversal_grid(ex, code, dims=[0, 3])
+    assert grid["images"].shape == (2, 7, 64, 64) and grid["correlation"].shape == (2, 64, 64)
+    assert np.all(np.abs(grid["correlation"]) <= 1 + 1e-5)
+    np.testing.assert_allclose(grid["difference"][1], grid["images"][1, -1] - grid["images"][1, 0])
+    np.testing.assert_allclose(grid["images"][0, 3], ex.decode_grid(code.with_z(np.where(np.arange(8) == 0, 0.0, code.z))), atol=1e-5)
+    mosaic = grid_mosaic(grid)
+    assert mosaic.shape == (2 * 64, 9 * 64) and 0 <= mosaic.min() and mosaic.max() <= 1
+    save_png(mosaic, tmp_path / "grid.png")
+    import imageio.v3 as iio
+
+    assert iio.imread(tmp_path / "grid.png").shape == (128, 576)

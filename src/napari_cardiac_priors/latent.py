@@ -324,3 +324,58 @@ def edit_anatomy(code: Code, op: str, a: int, b: int | None = None) -> Code:
 def transfer_modality(anatomy_from: Code, z_from: Code) -> Code:
     """Anatomy of one slice with the modality vector of another (SDNet's modality transfer)."""
     return Code(np.array(z_from.z, np.float32), anatomy_from.anatomy, anatomy_from.grid, list(anatomy_from.notes))
+
+
+def traversal_grid(explorer, code: Code, *, values=tuple(np.linspace(-3.0, 3.0, 7)), dims=None) -> dict:
+    """SDNet's Fig. 8 for any explorer: each dimension traversed over ``values`` (SDNet: z values;
+    T-L: ``mean + value * std`` of the dimension), decoded on the model grid.
+
+    Returns ``{"images": (D, V, H, W), "correlation": (D, H, W), "difference": (D, H, W),
+    "dims": [...], "values": [...]}``: per row, the per-pixel Pearson correlation between the
+    traversed value and the decoded intensity (0 where a pixel does not change), and the last
+    image minus the first.
+    """
+    dims = list(range(explorer.n_dims)) if dims is None else [int(d) for d in dims]
+    values = [float(v) for v in values]
+    rows = []
+    for d in dims:
+        frames = []
+        for v in values:
+            z = np.array(code.z, np.float32)
+            z[d] = v if explorer.kind == "sdnet" else explorer.stats["mean"][d] + v * explorer.stats["std"][d]
+            out = explorer.decode_grid(code.with_z(z)).astype(np.float32)
+            frames.append(out if out.ndim == 2 else out[out.shape[0] // 2])  # a 3D T-L output: its middle slice
+        rows.append(np.stack(frames))
+    images = np.stack(rows)
+    t = np.asarray(values, np.float32)[None, :, None, None]
+    tc = t - t.mean()
+    ic = images - images.mean(axis=1, keepdims=True)
+    denom = np.sqrt((tc**2).sum(1) * (ic**2).sum(1))
+    corr = np.divide((tc * ic).sum(1), denom, out=np.zeros(denom.shape, np.float32), where=denom > 1e-12)
+    return {"images": images, "correlation": corr.astype(np.float32), "difference": images[:, -1] - images[:, 0],
+            "dims": dims, "values": values}
+
+
+def grid_mosaic(grid: dict) -> np.ndarray:
+    """One 2D picture of a traversal grid: per row the decoded images, then the correlation and
+    difference images, each scaled to [0, 1] (``(D * H, (V + 2) * W)`` float32)."""
+    def unit(a, lo=None, hi=None):
+        lo = a.min() if lo is None else lo
+        hi = a.max() if hi is None else hi
+        return np.clip((a - lo) / max(hi - lo, 1e-9), 0, 1)
+
+    imgs = unit(grid["images"])
+    rows = []
+    for d in range(imgs.shape[0]):
+        rows.append(np.concatenate(list(imgs[d]) + [unit(grid["correlation"][d], -1, 1), unit(grid["difference"][d])], axis=1))
+    return np.concatenate(rows, axis=0).astype(np.float32)
+
+
+def save_png(mosaic: np.ndarray, path) -> None:
+    """Write a [0, 1] mosaic as an 8-bit PNG (atomically)."""
+    import imageio.v3 as iio
+
+    from .io import atomic_path
+
+    with atomic_path(path) as tmp:
+        iio.imwrite(tmp, (np.clip(mosaic, 0, 1) * 255).astype(np.uint8), extension=".png")

@@ -1,0 +1,361 @@
+"""The "Latent explorer" dock widget: sliders over a T-L shape space or SDNet's modality factor.
+
+Encode a Labels layer (T-L) or the current slice of an Image layer (SDNet); every slider move
+is debounced and decoded off the GUI thread, the latest value winning (:class:`LatestDecoder`).
+T-L: sliders for the code dimensions with the largest training variance over mean +- 2 sd, the
+plausibility as it moves, interpolation between two encoded shapes. SDNet: the eight anatomy
+channels as a layer (with the label the segmentor gives each), eight z sliders over [-3, 3],
+channel arithmetic and modality transfer. "Traversal grid" shows SDNet's Fig. 8 as a layer
+and exports it as PNG.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from magicgui.widgets import (
+    ComboBox, Container, FileEdit, FloatSlider, Label, PushButton, SpinBox,
+)
+
+from ..errors import InputError
+
+N_TL_SLIDERS = 12
+
+
+class LatestDecoder:
+    """Decode in a thread worker; while one decode runs, only the newest request waits.
+
+    ``request(code)`` never blocks. ``on_result(output, code)`` runs in the GUI thread.
+    ``debounce_ms`` groups a burst of slider moves into one request.
+    """
+
+    def __init__(self, decode, on_result, *, debounce_ms: int = 15):
+        from qtpy.QtCore import QTimer
+
+        self._decode, self._on_result = decode, on_result
+        self._pending = None
+        self._running = False
+        self._timer = QTimer()
+        self._timer.setSingleShot(True)
+        self._timer.setInterval(debounce_ms)
+        self._timer.timeout.connect(self._start)
+        self.worker = None
+        self.completed = 0
+
+    def request(self, code) -> None:
+        self._pending = code
+        self._timer.start()
+
+    @property
+    def busy(self) -> bool:
+        return self._running or self._pending is not None or self._timer.isActive()
+
+    def _start(self) -> None:
+        from napari.qt.threading import create_worker
+
+        if self._running or self._pending is None:
+            return
+        code, self._pending = self._pending, None
+        self._running = True
+
+        def work():
+            try:
+                return self._decode(code), code, None
+            except Exception as e:  # noqa: BLE001 - shown by the widget
+                return None, code, e
+
+        worker = create_worker(work)
+        worker.returned.connect(self._done)
+        self.worker = worker
+        worker.start()
+
+    def _done(self, out) -> None:
+        self._running = False
+        self.completed += 1
+        result, code, error = out
+        if self._pending is None:  # only the newest result reaches the layer
+            self._on_result(result, code, error)
+        else:
+            self._start()
+
+
+class LatentExplorerWidget(Container):
+    """Explore a T-L or SDNet latent space from the current layer (see the module docstring)."""
+
+    def __init__(self, napari_viewer):
+        from ..registry import list_models
+
+        super().__init__(labels=True)
+        self._viewer = napari_viewer
+        models = [e.name for e in list_models(task="shape-prior")] + [e.name for e in list_models(task="disentanglement")]
+        self._model = ComboBox(label="Model", choices=models, value=models[0] if models else None, nullable=not models)
+        self._layer = ComboBox(label="Layer", choices=self._layers, nullable=True)
+        self._encode = PushButton(text="Encode")
+        self._status = Label(label="Status", value="")
+        self._status.native.setWordWrap(True)
+        self._plausibility = Label(label="Plausibility", value="-")
+        self.sliders = Container(labels=True)
+        # T-L interpolation
+        self._set_a, self._set_b = PushButton(text="Set as A"), PushButton(text="Set as B")
+        self._t = FloatSlider(label="A -> B", min=0.0, max=1.0, value=0.0, step=0.05)
+        # SDNet edits
+        self._op = ComboBox(label="Channel op", choices=["zero", "add", "swap"], value="zero")
+        self._ch_a = SpinBox(label="Channel", min=0, max=7, value=0)
+        self._ch_b = SpinBox(label="Into / with", min=0, max=7, value=1)
+        self._apply = PushButton(text="Apply to anatomy")
+        self._z_from = ComboBox(label="z from layer", choices=self._image_layers, nullable=True)
+        self._transfer = PushButton(text="Take z from that layer's slice")
+        self._grid = PushButton(text="Traversal grid")
+        self._png = FileEdit(label="PNG", mode="w", filter="*.png")
+        self._export = PushButton(text="Export grid as PNG")
+        self.extend([self._model, self._layer, self._encode, self._status, self._plausibility, self.sliders,
+                     self._set_a, self._set_b, self._t, self._op, self._ch_a, self._ch_b, self._apply, self._z_from,
+                     self._transfer, self._grid, self._png, self._export])
+        self._encode.changed.connect(lambda *_: self.encode())
+        self._set_a.changed.connect(lambda *_: self._keep("a"))
+        self._set_b.changed.connect(lambda *_: self._keep("b"))
+        self._t.changed.connect(lambda *_: self._interpolate())
+        self._apply.changed.connect(lambda *_: self.apply_channel_op())
+        self._transfer.changed.connect(lambda *_: self.transfer())
+        self._grid.changed.connect(lambda *_: self.show_grid())
+        self._export.changed.connect(lambda *_: self.export_grid(self._png.value))
+        for event in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
+            event.connect(self._layer.reset_choices)
+            event.connect(self._z_from.reset_choices)
+        self.explorer = None
+        self.code = None
+        self.output_layer = None
+        self.anatomy_layer = None
+        self.grid = None
+        self._keep_codes = {}
+        self._updating = False
+        self.decoder = None
+
+    # -- choices -------------------------------------------------------------------------------
+    def _layers(self, *_):
+        from napari.layers import Image, Labels
+
+        return [layer for layer in self._viewer.layers if isinstance(layer, (Image, Labels))
+                and layer is not self.__dict__.get("output_layer") and layer is not self.__dict__.get("anatomy_layer")]
+
+    def _image_layers(self, *_):
+        from napari.layers import Image
+
+        return [layer for layer in self._viewer.layers if isinstance(layer, Image)]
+
+    def _slice_of(self, layer):
+        """The displayed slice of an image layer as a 1-slice Volume with its geometry."""
+        from .layers import layer_to_volume
+
+        vol = layer_to_volume(layer)
+        if vol.array.ndim == 2:
+            return vol
+        k = int(np.clip(self._viewer.dims.current_step[0], 0, vol.spatial_shape[0] - 1))
+        m = np.eye(4)
+        m[2, 3] = k
+        return type(vol)(vol.array[k : k + 1], affine=vol.affine @ m, kind="image")
+
+    # -- encoding -------------------------------------------------------------------------------
+    def encode(self) -> bool:
+        """Encode the chosen layer with the chosen model and build the sliders."""
+        from napari.utils.notifications import show_error, show_info
+
+        from ..latent import load_explorer
+        from .layers import layer_to_volume
+
+        if self._model.value is None or self._layer.value is None:
+            show_error("choose a model and a layer first")
+            return False
+        try:
+            self.explorer = load_explorer(self._model.value)
+            layer = self._layer.value
+            if self.explorer.kind == "tl":
+                vol = layer_to_volume(layer)
+                if vol.kind != "labels":
+                    raise InputError("the T-L model encodes a Labels layer; choose one (or segment the image first)")
+                self.code = self.explorer.encode(vol)
+            else:
+                self.code = self.explorer.encode(self._slice_of(layer))
+        except (InputError, ValueError) as e:
+            show_error(str(e))
+            return False
+        for note in self.code.notes:
+            show_info(note)
+        self._source_name = self._layer.value.name
+        self.decoder = LatestDecoder(self._decode, self._show)
+        self._build_sliders()
+        self._status.value = f"encoded {self._source_name} ({self.explorer.kind}, {self.explorer.n_dims} dims)"
+        self._update_plausibility(self.code)
+        if self.explorer.kind == "sdnet":
+            self._show_anatomy()
+        self.decoder.request(self.code)
+        return True
+
+    def _build_sliders(self) -> None:
+        self._updating = True
+        self.sliders.clear()
+        ex = self.explorer
+        if ex.kind == "tl":
+            dims = ex.order_by_variance()[:N_TL_SLIDERS]
+            for d in dims:
+                m, s = float(ex.stats["mean"][d]), float(ex.stats["std"][d])
+                slider = FloatSlider(label=f"z{d}", min=m - 2 * s, max=m + 2 * s, step=s / 20 if s > 0 else 0.01,
+                                     value=float(np.clip(self.code.z[d], m - 2 * s, m + 2 * s)))
+                slider.changed.connect(lambda v, d=d: self.set_dim(d, v))
+                self.sliders.append(slider)
+        else:
+            for d in range(ex.n_dims):
+                slider = FloatSlider(label=f"z{d}", min=-3.0, max=3.0, step=0.05, value=float(np.clip(self.code.z[d], -3, 3)))
+                slider.changed.connect(lambda v, d=d: self.set_dim(d, v))
+                self.sliders.append(slider)
+        self._updating = False
+
+    # -- live decoding ------------------------------------------------------------------------------
+    def set_dim(self, dim: int, value: float) -> None:
+        """What a slider does: change one code dimension and ask for a (debounced) decode."""
+        if self._updating or self.code is None:
+            return
+        z = np.array(self.code.z, np.float32)
+        z[int(dim)] = float(value)
+        self.code = self.code.with_z(z)
+        self.decoder.request(self.code)
+
+    def _decode(self, code):
+        out = self.explorer.decode(code)
+        plaus = self.explorer.mahalanobis(code) if self.explorer.kind == "tl" else None
+        return out, plaus
+
+    def _show(self, result, code, error) -> None:
+        from napari.layers import Layer
+        from napari.utils.notifications import show_error
+
+        from .layers import volume_layer_data
+
+        if error is not None:
+            show_error(f"decoding failed: {error}")
+            return
+        out, plaus = result
+        src = code.grid["source"]
+        vol = src.with_array(out if out.ndim == 3 else out[None])
+        if self.output_layer is None or self.output_layer not in self._viewer.layers:
+            name = f"{self._source_name} decoded ({self.explorer.kind})"
+            self.output_layer = self._viewer.add_layer(Layer.create(*volume_layer_data(vol, name=name)))
+            self._layer.reset_choices()
+        else:
+            self.output_layer.data = vol.array
+        if plaus is not None:
+            self._plausibility.value = self._describe_plausibility(plaus)
+
+    def _describe_plausibility(self, dist: float) -> str:
+        q = self.explorer.net.distance_quantiles.double().cpu().numpy()
+        pct = float(np.interp(dist, q, np.linspace(0, 100, len(q)), left=0.0, right=100.0)) if np.any(q) else float("nan")
+        return f"Mahalanobis distance {dist:.1f} (beyond {pct:.0f} % of the training shapes)"
+
+    def _update_plausibility(self, code) -> None:
+        if self.explorer.kind == "tl":
+            self._plausibility.value = self._describe_plausibility(self.explorer.mahalanobis(code))
+        else:
+            self._plausibility.value = "-"
+
+    # -- T-L interpolation ------------------------------------------------------------------------
+    def _keep(self, which: str) -> None:
+        if self.code is not None:
+            self._keep_codes[which] = self.code
+            self._status.value = f"{which.upper()} = {self._source_name}"
+
+    def _interpolate(self) -> None:
+        from napari.utils.notifications import show_error
+
+        if not {"a", "b"} <= set(self._keep_codes) or self.explorer is None:
+            if self._t.value:
+                show_error("encode two segmentations and press 'Set as A' and 'Set as B' first")
+            return
+        self.code = self.explorer.interpolate(self._keep_codes["a"], self._keep_codes["b"], float(self._t.value))
+        self.decoder.request(self.code)
+
+    # -- SDNet edits --------------------------------------------------------------------------------
+    def _show_anatomy(self) -> None:
+        classes = self.explorer.channel_classes(self.code)
+        names = {0: "background", 1: "LV", 2: "MYO", 3: "RV"}
+        self._status.value += "; channels -> " + ", ".join(f"{c}:{names.get(k, k)}" for c, k in enumerate(classes))
+        data = self.code.anatomy
+        if self.anatomy_layer is None or self.anatomy_layer not in self._viewer.layers:
+            self.anatomy_layer = self._viewer.add_image(data, name=f"{self._source_name} anatomy channels", colormap="gray")
+        else:
+            self.anatomy_layer.data = data
+
+    def apply_channel_op(self) -> bool:
+        from napari.utils.notifications import show_error
+
+        from ..latent import edit_anatomy
+
+        if self.explorer is None or self.explorer.kind != "sdnet":
+            show_error("channel arithmetic needs an SDNet encoding")
+            return False
+        try:
+            self.code = edit_anatomy(self.code, self._op.value, int(self._ch_a.value), int(self._ch_b.value))
+        except InputError as e:
+            show_error(str(e))
+            return False
+        self._show_anatomy()
+        self.decoder.request(self.code)
+        return True
+
+    def transfer(self) -> bool:
+        """Modality transfer: keep this anatomy, take z from the displayed slice of another image layer."""
+        from napari.utils.notifications import show_error
+
+        from ..latent import transfer_modality
+
+        if self.explorer is None or self.explorer.kind != "sdnet" or self._z_from.value is None:
+            show_error("encode a slice with an SDNet model and choose the image layer to take z from")
+            return False
+        try:
+            other = self.explorer.encode(self._slice_of(self._z_from.value))
+        except (InputError, ValueError) as e:
+            show_error(str(e))
+            return False
+        self.code = transfer_modality(self.code, other)
+        self._updating = True
+        for d, slider in enumerate(self.sliders):
+            slider.value = float(np.clip(self.code.z[d], slider.min, slider.max))
+        self._updating = False
+        self.decoder.request(self.code)
+        return True
+
+    # -- traversal grid -------------------------------------------------------------------------------
+    def show_grid(self):
+        """Compute the traversal grid of the current code and show it as an image layer."""
+        from napari.utils.notifications import show_error
+
+        from ..latent import grid_mosaic, traversal_grid
+
+        if self.code is None:
+            show_error("encode something first")
+            return None
+        dims = None if self.explorer.kind == "sdnet" else self.explorer.order_by_variance()[:8]
+        self.grid = traversal_grid(self.explorer, self.code, dims=dims)
+        mosaic = grid_mosaic(self.grid)
+        name = f"{self._source_name} traversal grid"
+        if name in self._viewer.layers:
+            self._viewer.layers[name].data = mosaic
+        else:
+            self._viewer.add_image(mosaic, name=name, colormap="gray")
+        return mosaic
+
+    def export_grid(self, path) -> bool:
+        from napari.utils.notifications import show_error, show_info
+
+        from ..latent import grid_mosaic, save_png
+
+        if self.grid is None:
+            show_error("make a traversal grid first")
+            return False
+        path = str(path)
+        if not path or path == ".":
+            show_error("choose a PNG file name")
+            return False
+        if not path.lower().endswith(".png"):
+            path += ".png"
+        save_png(grid_mosaic(self.grid), path)
+        show_info(f"saved {path}")
+        return True

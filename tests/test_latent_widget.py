@@ -1,0 +1,108 @@
+"""The Latent explorer widget with tiny T-L and SDNet models, driven as a user would."""
+
+import numpy as np
+import pytest
+
+from helpers import install_tiny_tl
+from napari_cardiac_priors.phantom import make_subject
+from test_latent import _install_tiny_sdnet
+
+pytestmark = pytest.mark.gui
+
+
+@pytest.fixture
+def notes(monkeypatch):
+    import napari.utils.notifications as notifications
+
+    shown = []
+    monkeypatch.setattr(notifications, "show_error", lambda msg: shown.append(("error", str(msg))))
+    monkeypatch.setattr(notifications, "show_info", lambda msg: shown.append(("info", str(msg))))
+    return shown
+
+
+@pytest.fixture(scope="module")
+def ph():
+    return make_subject(9760, lr=True)["ed"]
+
+
+def _layer(viewer, volume, name):
+    from napari.layers import Layer
+
+    from napari_cardiac_priors._napari.layers import volume_layer_data
+
+    return viewer.add_layer(Layer.create(*volume_layer_data(volume, name=name)))
+
+
+def test_tl_sliders_decode_live_into_labels(make_napari_viewer, qtbot, tmp_path, ph, notes):
+    from napari_cardiac_priors._napari.latent_widget import LatentExplorerWidget
+
+    tl = install_tiny_tl(tmp_path)
+    viewer = make_napari_viewer()
+    labels = _layer(viewer, ph.lr_labels, "seg")
+    widget = LatentExplorerWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget._model.value = tl
+    widget._layer.value = labels
+    widget._encode.clicked.emit()
+    assert not [n for n in notes if n[0] == "error"], notes
+    assert any("resampled" in n[1] for n in notes)
+    assert len(widget.sliders) == 8 and "Mahalanobis" in widget._plausibility.value
+    qtbot.waitUntil(lambda: widget.output_layer is not None and not widget.decoder.busy, timeout=30000)
+    out = widget.output_layer
+    assert out.data.shape == labels.data.shape and np.allclose(out.scale, labels.scale)
+    done = widget.decoder.completed
+    for v in np.linspace(widget.sliders[0].min, widget.sliders[0].max, 10):  # a drag: many moves
+        widget.sliders[0].value = float(v)
+    qtbot.waitUntil(lambda: not widget.decoder.busy, timeout=30000)
+    assert widget.decoder.completed - done < 10  # debounced: fewer decodes than moves
+    expect = widget.explorer.decode(widget.code)
+    np.testing.assert_array_equal(out.data, expect)  # the latest value won
+    assert widget.code.z[widget.explorer.order_by_variance()[0]] == pytest.approx(widget.sliders[0].max)
+    widget._set_a.clicked.emit()
+    widget._set_b.clicked.emit()
+    widget._t.value = 0.5
+    qtbot.waitUntil(lambda: not widget.decoder.busy, timeout=30000)
+    assert not [n for n in notes if n[0] == "error"], notes
+
+
+def test_sdnet_anatomy_edits_transfer_and_grid(make_napari_viewer, qtbot, tmp_path, ph, notes):
+    from napari_cardiac_priors._napari.latent_widget import LatentExplorerWidget
+
+    sd = _install_tiny_sdnet(tmp_path)
+    viewer = make_napari_viewer()
+    image = _layer(viewer, ph.lr_image, "lr")
+    viewer.dims.set_current_step(0, 4)
+    widget = LatentExplorerWidget(viewer)
+    widget._model.value = sd
+    widget._layer.value = image
+    assert widget.encode()
+    assert widget.anatomy_layer.data.shape == (8, 64, 64) and len(widget.sliders) == 8
+    assert "channels ->" in widget._status.value
+    qtbot.waitUntil(lambda: widget.output_layer is not None and not widget.decoder.busy, timeout=30000)
+    assert widget.output_layer.data.shape == (1, 144, 144)
+    c = int(np.argmax(widget.code.anatomy.sum((1, 2))))
+    widget._op.value, widget._ch_a.value = "zero", c
+    assert widget.apply_channel_op() and widget.anatomy_layer.data[c].sum() == 0
+    widget._z_from.value = image
+    viewer.dims.set_current_step(0, 2)
+    assert widget.transfer()
+    mosaic = widget.show_grid()
+    assert mosaic.shape == (8 * 64, 9 * 64) and "lr traversal grid" in viewer.layers
+    assert widget.export_grid(tmp_path / "grid")
+    assert (tmp_path / "grid.png").exists()
+    qtbot.waitUntil(lambda: not widget.decoder.busy, timeout=30000)
+    assert not [n for n in notes if n[0] == "error"], notes
+
+
+def test_tl_refuses_an_image_layer(make_napari_viewer, tmp_path, ph, notes):
+    from napari_cardiac_priors._napari.latent_widget import LatentExplorerWidget
+
+    tl = install_tiny_tl(tmp_path)
+    viewer = make_napari_viewer()
+    image = _layer(viewer, ph.lr_image, "lr")
+    widget = LatentExplorerWidget(viewer)
+    widget._model.value = tl
+    widget._layer.value = image
+    assert not widget.encode()
+    assert notes[-1][0] == "error" and "Labels layer" in notes[-1][1]
+    assert [layer.name for layer in viewer.layers] == ["lr"]
