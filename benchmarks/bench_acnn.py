@@ -1,0 +1,244 @@
+"""Figures of the ACNN issue: Table I and III analogues on held-out phantoms, ACDC ACNN-Seg vs
+U-Net with implausible-result counts, pathology classification from codes, code histograms.
+
+Run: ``.venv/bin/python benchmarks/bench_acnn.py [--phantoms 10] [--parts tableI,tableIII,acdc,classify,hist]``.
+Models come from the registry (bundled, or installed with ``cardiac-priors models add``); a
+part whose models are missing says so and is skipped. Held-out phantoms: seeds 9300+ (never
+in a recipe). Distances are 3D in mm on the HR grid.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import time
+import warnings
+
+import numpy as np
+
+HELD_OUT = 9300
+
+
+def _have(*names):
+    from napari_cardiac_priors.registry import list_models
+
+    have = {e.name for e in list_models()}
+    missing = [n for n in names if n not in have]
+    if missing:
+        print(f"(skipped: model(s) {', '.join(missing)} not installed)\n")
+    return not missing
+
+
+def _pairs(n):
+    from napari_cardiac_priors.training.pairs import phantom_pairs
+
+    return phantom_pairs(range(HELD_OUT, HELD_OUT + n))
+
+
+def _ms(values):
+    v = np.asarray(values, float)
+    v = v[np.isfinite(v)]
+    return f"{v.mean():.3f} ± {v.std():.3f}" if v.size else "n/a"
+
+
+def _predict(model, lr):
+    import torch
+
+    with torch.inference_mode():
+        return model.network(torch.from_numpy(np.ascontiguousarray(lr))[None, None])[0].float().numpy()
+
+
+def table_one(n):
+    from napari_cardiac_priors.inference import load_model
+    from napari_cardiac_priors.metrics import evaluate_labels
+
+    names = ["seg3d-nomotion-phantom", "seg3d-phantom", "acnn-seg-phantom", "tl-phantom"]
+    if not _have(*names):
+        return
+    pairs = _pairs(n)
+    rows = {}
+    for name in names:
+        model = load_model(name)
+        scores = {k: [] for k in ("LV dice", "LV hd95", "LV msd", "MYO dice", "MYO hd95", "MYO msd")}
+        for p in pairs:
+            lr = p.test_stack()
+            if name == "tl-phantom":  # T-L only: LR stack linearly upsampled -> predictor -> decoder
+                import torch
+
+                from napari_cardiac_priors.training.tasks import _pad_spec
+
+                x = torch.nn.functional.interpolate(torch.from_numpy(lr)[None, None], size=p.hr_labels.shape,
+                                                    mode="trilinear", align_corners=False)
+                x = torch.nn.functional.pad(x, _pad_spec(x.shape[2:], model.network.predictor.shape))
+                with torch.inference_mode():
+                    seg = model.network.autoencoder.decode(model.network.predictor(x)).argmax(1)[0].numpy()
+                seg = seg[: p.hr_labels.shape[0], : p.hr_labels.shape[1], : p.hr_labels.shape[2]]
+            else:
+                seg = _predict(model, lr).argmax(0)
+            ev = evaluate_labels(seg, p.hr_labels, p.hr_volume.spacing, structures=[1, 2])
+            for s in ("LV", "MYO"):
+                scores[f"{s} dice"].append(ev[s]["dice"])
+                scores[f"{s} hd95"].append(ev[s]["hd95"])
+                scores[f"{s} msd"].append(ev[s]["msd"])
+        rows[name] = scores
+    print(f"### Table I analogue: {n} held-out phantoms x ED/ES, LR stacks with breath-hold motion -> HR labels\n")
+    print("| model | Dice LV | HD95 LV (mm) | MSD LV (mm) | Dice MYO | HD95 MYO (mm) | MSD MYO (mm) |\n|---|---|---|---|---|---|---|")
+    label = {"seg3d-nomotion-phantom": "3D-Seg", "seg3d-phantom": "3D-Seg + motion augmentation",
+             "acnn-seg-phantom": "ACNN-Seg (T-L prior)", "tl-phantom": "T-L only (predictor -> decoder)"}
+    for name, sc in rows.items():
+        print(f"| {label[name]} | " + " | ".join(_ms(sc[k]) for k in ("LV dice", "LV hd95", "LV msd", "MYO dice", "MYO hd95", "MYO msd")) + " |")
+    print()
+
+
+def _ssim(a, b):
+    from skimage.metrics import structural_similarity
+
+    return float(structural_similarity(a, b, data_range=1.0))
+
+
+def _bspline(lr, shape):
+    """Cubic B-spline through-plane upsampling with SimpleITK onto the LR-aligned HR grid."""
+    import SimpleITK as sitk
+
+    img = sitk.GetImageFromArray(lr.astype(np.float32))
+    img.SetSpacing((1.0, 1.0, 5.0))
+    ref = sitk.Image(shape[2], shape[1], shape[0], sitk.sitkFloat32)
+    ref.SetSpacing((1.0, 1.0, 1.0))
+    ref.SetOrigin((0.0, 0.0, -2.0))  # HR slice 5k+2 on LR slice k
+    return sitk.GetArrayFromImage(sitk.Resample(img, ref, sitk.Transform(), sitk.sitkBSpline, 0.0))
+
+
+def table_three(n):
+    import torch
+
+    from napari_cardiac_priors.inference import load_model
+
+    if not _have("sr-phantom", "acnn-sr-phantom"):
+        return
+    pairs = _pairs(n)
+    res = {k: [] for k in ("linear", "B-spline (SimpleITK)", "SR without prior (sr-phantom)", "ACNN-SR (acnn-sr-phantom)")}
+    models = {"SR without prior (sr-phantom)": load_model("sr-phantom"), "ACNN-SR (acnn-sr-phantom)": load_model("acnn-sr-phantom")}
+    for p in pairs:
+        lr = p.test_stack()
+        lin = torch.nn.functional.interpolate(torch.from_numpy(lr)[None, None], size=p.hr_image.shape, mode="trilinear",
+                                              align_corners=False)[0, 0].numpy()
+        res["linear"].append(_ssim(np.clip(lin, 0, 1), p.hr_image))
+        res["B-spline (SimpleITK)"].append(_ssim(np.clip(_bspline(lr, p.hr_image.shape), 0, 1), p.hr_image))
+        for k, m in models.items():
+            res[k].append(_ssim(np.clip(_predict(m, lr)[0], 0, 1), p.hr_image))
+    m = models["ACNN-SR (acnn-sr-phantom)"]
+    stack = np.random.default_rng(0).random((12, 120, 120)).astype(np.float32)
+    times = []
+    for _ in range(11):
+        t0 = time.perf_counter()
+        _predict(m, stack)
+        times.append(time.perf_counter() - t0)
+    print(f"### Table III analogue: SSIM against the HR truth, {n} held-out phantoms x ED/ES (LR stacks with motion)\n")
+    print("| method | SSIM |\n|---|---|")
+    for k, v in res.items():
+        print(f"| {k} | {_ms(v)} |")
+    print(f"\nACNN-SR inference per 120 x 120 x 12 stack on this CPU ({torch.get_num_threads()} threads): "
+          f"median of 10 {statistics.median(times[1:]):.2f} s (first call {times[0]:.2f} s).\n")
+
+
+def acdc_table():
+    from napari_cardiac_priors.inference import load_model, segment
+    from napari_cardiac_priors.io.acdc import default_root, iter_patients
+    from napari_cardiac_priors.metrics import anatomy_errors, evaluate_labels
+    from napari_cardiac_priors.training.recipes import ACDC_VALIDATION
+
+    if not _have("unet-acdc", "acnn-seg-acdc"):
+        return
+    print("### ACDC held-out patients (20 x ED/ES): U-Net with and without the T-L prior\n")
+    print("| model | Dice LV | Dice MYO | Dice RV | HD95 LV / MYO / RV (mm) | results with implausible errors |\n|---|---|---|---|---|---|")
+    for name in ("unet-acdc", "acnn-seg-acdc"):
+        model = load_model(name)
+        d = {s: [] for s in ("LV", "MYO", "RV")}
+        h = {s: [] for s in ("LV", "MYO", "RV")}
+        bad = 0
+        for p in iter_patients(default_root(), ids=ACDC_VALIDATION):
+            for ph in ("ed", "es"):
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    seg = segment(p.image(ph), model, postprocess=False).labels
+                gt = p.labels(ph)
+                ev = evaluate_labels(seg.array, gt.array, gt.spacing, structures=[1, 2, 3])
+                for s in d:
+                    d[s].append(ev[s]["dice"])
+                    h[s].append(ev[s]["hd95"])
+                bad += bool(anatomy_errors(seg.array))
+        print(f"| {name} | {_ms(d['LV'])} | {_ms(d['MYO'])} | {_ms(d['RV'])} | "
+              f"{np.nanmean(h['LV']):.1f} / {np.nanmean(h['MYO']):.1f} / {np.nanmean(h['RV']):.1f} | {bad} of 40 |")
+    print("\n(no largest-component post-processing here, so that the count shows what the networks produce)\n")
+
+
+def classification():
+    from napari_cardiac_priors.classify import PCAFeatures, cross_validate, read_shapes, restrict, tl_features
+    from napari_cardiac_priors.io.acdc import default_root
+
+    if not _have("tl-acdc"):
+        return
+    print("### Pathology classification (10-fold CV on the 100 ACDC patients' manual labels, random forest)\n")
+    print("| features | phases | NOR/DCM/HCM | all 5 groups |\n|---|---|---|---|")
+    shapes = {ph: read_shapes(default_root(), phases=ph) for ph in (("ed",), ("ed", "es"))}
+    for feat in ("pca", "tl"):
+        for ph, s in shapes.items():
+            accs = []
+            for groups in (["NOR", "DCM", "HCM"], None):
+                sub = restrict(s, groups) if groups else s
+                x = tl_features(sub) if feat == "tl" else PCAFeatures(64).fit_transform(sub)
+                accs.append(cross_validate(x, sub.groups)["accuracy"])
+            print(f"| {'T-L codes (tl-acdc)' if feat == 'tl' else 'PCA, 64 components'} | {'+'.join(p.upper() for p in ph)} | "
+                  f"{100 * accs[0]:.1f} % | {100 * accs[1]:.1f} % |")
+    print("\n(PCA is fitted on all patients before the folds, the T-L model was trained on the 80 training "
+          "patients: both see the validation shapes' distribution, neither sees the groups)\n")
+
+
+def histograms(out="docs/tl_code_histograms.png"):
+    """Fig. 5: histograms of 16 code dimensions of tl-acdc over the ACDC label maps, as a PNG."""
+    from napari_cardiac_priors.classify import read_shapes, tl_features
+    from napari_cardiac_priors.io.acdc import default_root
+    from napari_cardiac_priors.latent import save_png
+
+    if not _have("tl-acdc"):
+        return
+    codes = tl_features(read_shapes(default_root(), phases=("ed", "es")))
+    dims = np.random.default_rng(0).choice(codes.shape[1], 16, replace=False)
+    ph, pw, bins = 90, 140, 20
+    canvas = np.ones((4 * ph, 4 * pw), np.float32)
+    for i, d in enumerate(dims):
+        counts, _ = np.histogram(codes[:, d], bins=bins)
+        r, c = divmod(i, 4)
+        top = counts.max()
+        for b, k in enumerate(counts):
+            h = int(round((ph - 12) * k / top))
+            x0 = c * pw + 6 + b * (pw - 12) // bins
+            canvas[r * ph + ph - 6 - h : r * ph + ph - 6, x0 : x0 + (pw - 12) // bins - 1] = 0.25
+        canvas[r * ph + ph - 6, c * pw + 4 : c * pw + pw - 4] = 0.0
+    save_png(canvas, out)
+    print(f"Histograms of 16 randomly chosen tl-acdc code dimensions over {len(codes)} ED/ES codes: `{out}`.\n")
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--phantoms", type=int, default=10)
+    ap.add_argument("--parts", default="tableI,tableIII,acdc,classify,hist")
+    args = ap.parse_args()
+    print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, date {time.strftime('%Y-%m-%d')}\n")
+    parts = set(args.parts.split(","))
+    if "tableI" in parts:
+        table_one(args.phantoms)
+    if "tableIII" in parts:
+        table_three(args.phantoms)
+    if "acdc" in parts:
+        acdc_table()
+    if "classify" in parts:
+        classification()
+    if "hist" in parts:
+        histograms()
+
+
+if __name__ == "__main__":
+    main()
