@@ -64,6 +64,19 @@ def test_acnn_trains_with_the_tl_prior(tl_run, tmp_path, name):
     assert np.isfinite(rec["loss"]) and ("dice_LV" in rec["val"] or "mae" in rec["val"])
 
 
+def _install_run(run, tmp_path, name) -> dict:
+    """Install a training run's weights under ``name`` in the user model folder; returns its entry."""
+    import shutil
+
+    from napari_cardiac_priors import registry
+
+    entry = json.loads((run / "manifest_entry.json").read_text())
+    entry["name"] = name
+    shutil.copy(run / "model.safetensors", tmp_path / f"{name}.safetensors")
+    registry.add_model(tmp_path / f"{name}.safetensors", entry)
+    return entry
+
+
 def test_pad_probabilities_marks_padding_as_background():
     p = torch.softmax(torch.randn(1, 3, 4, 6, 6), 1)
     out = pad_probabilities(p, (5, 6, 8))
@@ -74,18 +87,11 @@ def test_pad_probabilities_marks_padding_as_background():
 
 def test_plausibility_of_training_like_and_broken_shapes(tl_run, tmp_path):
     """A phantom's labels fall inside the training distances; a scrambled map falls far outside."""
-    import shutil
-
-    from napari_cardiac_priors import registry
     from napari_cardiac_priors.latent import plausibility, tl_grid_labels
     from napari_cardiac_priors.phantom import make_subject
     from napari_cardiac_priors.volume import Volume
 
-    out, _ = tl_run
-    entry = json.loads((out / "manifest_entry.json").read_text())
-    entry["name"] = "tiny-tl"
-    shutil.copy(out / "model.safetensors", tmp_path / "w.safetensors")
-    registry.add_model(tmp_path / "w.safetensors", entry)
+    entry = _install_run(tl_run[0], tmp_path, "tiny-tl")
     labels = make_subject(11)["ed"].labels
     grid = tl_grid_labels(labels, entry["input"])
     assert grid.spatial_shape == (48, 48, 48) and grid.spacing == pytest.approx((2.0, 1.25, 1.25))
@@ -97,18 +103,11 @@ def test_plausibility_of_training_like_and_broken_shapes(tl_run, tmp_path):
 
 
 def test_batch_plausibility_column(tl_run, tmp_path):
-    import shutil
-
-    from napari_cardiac_priors import registry
     from napari_cardiac_priors.batch import BatchOptions, Subject, process_subject
     from napari_cardiac_priors.io import write_volume
     from napari_cardiac_priors.phantom import make_subject
 
-    out, _ = tl_run
-    entry = json.loads((out / "manifest_entry.json").read_text())
-    entry["name"] = "tiny-tl2"
-    shutil.copy(out / "model.safetensors", tmp_path / "w.safetensors")
-    registry.add_model(tmp_path / "w.safetensors", entry)
+    _install_run(tl_run[0], tmp_path, "tiny-tl2")
     ph = make_subject(9740, lr=True)["ed"]
     write_volume(ph.lr_image, tmp_path / "s_ed.nii.gz")
     rec = process_subject(Subject("s", {"ed": str(tmp_path / "s_ed.nii.gz")}), tmp_path / "run",

@@ -101,7 +101,27 @@ def _as_volume(array, spacing, kind: str) -> Volume:
     return Volume(a, spacing=tuple(float(s) for s in spacing), kind=kind)
 
 
-class TLExplorer:
+class _Explorer:
+    """What both explorers share: traversal along one dimension and its bounds check."""
+
+    n_dims: int
+
+    def _check_dim(self, dim):
+        if not 0 <= int(dim) < self.n_dims:
+            raise InputError(f"dimension {dim} is outside the model's {self.n_dims} code dimensions")
+
+    def traverse(self, code: Code, dim: int, values) -> list:
+        """Decoded outputs (on the encoded grid) for each value of dimension ``dim``."""
+        self._check_dim(dim)
+        out = []
+        for v in values:
+            z = np.array(code.z, np.float32)
+            z[int(dim)] = v
+            out.append(self.decode(code.with_z(z)))
+        return out
+
+
+class TLExplorer(_Explorer):
     """Encode label maps to T-L codes and decode codes to label maps (see :func:`load_explorer`)."""
 
     kind = "tl"
@@ -157,16 +177,6 @@ class TLExplorer:
         back = resample(grid.with_array(out), src, order=0).array
         return back[0] if code.grid.get("squeeze") else back
 
-    def traverse(self, code: Code, dim: int, values) -> list:
-        """Decoded outputs for each value of code dimension ``dim``."""
-        self._check_dim(dim)
-        out = []
-        for v in values:
-            z = np.array(code.z, np.float32)
-            z[dim] = v
-            out.append(self.decode(code.with_z(z)))
-        return out
-
     def order_by_variance(self) -> list[int]:
         """Code dimensions sorted by their training variance, largest first (the sliders' order)."""
         return [int(i) for i in np.argsort(-self.stats["std"])]
@@ -178,9 +188,6 @@ class TLExplorer:
         """The code ``(1 - t) a + t b`` (decoded on ``a``'s grid)."""
         return a.with_z((1.0 - t) * np.asarray(a.z) + t * np.asarray(b.z))
 
-    def _check_dim(self, dim):
-        if not 0 <= int(dim) < self.n_dims:
-            raise InputError(f"dimension {dim} is outside the model's {self.n_dims} code dimensions")
 
 
 def load_explorer(name: str, *, device: str = "cpu"):
@@ -206,7 +213,7 @@ def _slice_grid(vol: Volume, spacing, size) -> Volume:
     return Volume(np.zeros((1, H, W), np.float32), affine=vol.affine @ m, kind=vol.kind)
 
 
-class SDNetExplorer:
+class SDNetExplorer(_Explorer):
     """Encode an image slice into SDNet's anatomy factor and modality vector; decode them back."""
 
     kind = "sdnet"
@@ -266,16 +273,6 @@ class SDNetExplorer:
         back = resample(g["model_grid"].with_array(out[None].astype(np.float32)), g["source"], order=1,
                         cval=g.get("lo", -1.0)).array
         return back[0] if g.get("squeeze") else back
-
-    def traverse(self, code: Code, dim: int, values) -> list:
-        if not 0 <= int(dim) < self.n_dims:
-            raise InputError(f"dimension {dim} is outside the model's {self.n_dims} z dimensions")
-        out = []
-        for v in values:
-            z = np.array(code.z, np.float32)
-            z[dim] = v
-            out.append(self.decode(code.with_z(z)))
-        return out
 
     def segment(self, code: Code) -> np.ndarray:
         """The segmentor's labels ``(H, W)`` of the code's anatomy, on the model grid."""

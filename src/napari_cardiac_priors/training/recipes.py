@@ -165,50 +165,31 @@ RECIPES.update({
         train_options={"stages": [["ae", 15], ["predictor", 10], ["joint", 5]], "swap_p": 0.1},
         license=_ACDC["license"], citation=f"ACDC: {ACDC_CITATION}. Method: {ACNN_CITATION}",
     ),
-    "acnn-seg-phantom": Recipe(
-        name="acnn-seg-phantom",
-        description="ACNN-Seg: LR stack (10 mm) -> HR labels (2 mm), trained with the tl-phantom shape prior (lambda1 0.01) "
-                    "and motion augmentation",
-        architecture="acnn3d",
-        config={**_ACNN_CONFIG, "task": "segmentation"}, input=_ACNN_INPUT, epochs=20, batch_size=2, weight_decay=5e-6,
-        train_options={"prior": "tl-phantom", "lambda1": 0.01, "motion": True, "noise_sd": 0.02, "crop": [120, 120]},
-        **_PHANTOM_PAIRS,
-    ),
-    "seg3d-phantom": Recipe(
-        name="seg3d-phantom",
-        description="3D-Seg baseline: the ACNN-Seg network and training without the shape prior (motion augmentation kept)",
-        architecture="acnn3d",
-        config={**_ACNN_CONFIG, "task": "segmentation"}, input=_ACNN_INPUT, epochs=20, batch_size=2, weight_decay=5e-6,
-        train_options={"prior": None, "motion": True, "noise_sd": 0.02, "crop": [120, 120]},
-        **_PHANTOM_PAIRS,
-    ),
-    "seg3d-nomotion-phantom": Recipe(
-        name="seg3d-nomotion-phantom",
-        description="3D-Seg without prior and without motion augmentation (Table I's first row; benchmark only)",
-        architecture="acnn3d",
-        config={**_ACNN_CONFIG, "task": "segmentation"}, input=_ACNN_INPUT, epochs=20, batch_size=2, weight_decay=5e-6,
-        train_options={"prior": None, "motion": False, "noise_sd": 0.02, "crop": [120, 120]},
-        **_PHANTOM_PAIRS,
-    ),
-    "acnn-sr-phantom": Recipe(
-        name="acnn-sr-phantom",
-        description="ACNN-SR: LR stack (10 mm) -> HR image (2 mm), smooth-L1 + tl-phantom predictor code distance",
-        architecture="acnn3d",
-        config={**_ACNN_CONFIG, "n_classes": 1, "task": "super-resolution"}, input=_ACNN_INPUT, epochs=20, batch_size=2,
-        weight_decay=5e-6,
-        train_options={"prior": "tl-phantom", "lambda1": 0.01, "motion": True, "noise_sd": 0.02, "crop": [120, 120]},
-        **_PHANTOM_PAIRS,
-    ),
-    "sr-phantom": Recipe(
-        name="sr-phantom",
-        description="SR baseline: the ACNN-SR network and training without the T-L prior",
-        architecture="acnn3d",
-        config={**_ACNN_CONFIG, "n_classes": 1, "task": "super-resolution"}, input=_ACNN_INPUT, epochs=20, batch_size=2,
-        weight_decay=5e-6,
-        train_options={"prior": None, "motion": True, "noise_sd": 0.02, "crop": [120, 120]},
-        **_PHANTOM_PAIRS,
-    ),
 })
+
+
+def _acnn_recipe(name: str, description: str, *, task: str, prior: str | None, motion: bool = True) -> Recipe:
+    config = {**_ACNN_CONFIG, "task": task, **({} if task == "segmentation" else {"n_classes": 1})}
+    options = {"prior": prior, "motion": motion, "noise_sd": 0.02, "crop": [120, 120]}
+    if prior:
+        options["lambda1"] = 0.01
+    return Recipe(name=name, description=description, architecture="acnn3d", config=config, input=_ACNN_INPUT,
+                  epochs=20, batch_size=2, weight_decay=5e-6, train_options=options, **_PHANTOM_PAIRS)
+
+
+for _r in (
+    _acnn_recipe("acnn-seg-phantom", "ACNN-Seg: LR stack (10 mm) -> HR labels (2 mm), trained with the tl-phantom shape "
+                 "prior (lambda1 0.01) and motion augmentation", task="segmentation", prior="tl-phantom"),
+    _acnn_recipe("seg3d-phantom", "3D-Seg baseline: the ACNN-Seg network and training without the shape prior "
+                 "(motion augmentation kept)", task="segmentation", prior=None),
+    _acnn_recipe("seg3d-nomotion-phantom", "3D-Seg without prior and without motion augmentation (Table I's first row; "
+                 "benchmark only)", task="segmentation", prior=None, motion=False),
+    _acnn_recipe("acnn-sr-phantom", "ACNN-SR: LR stack (10 mm) -> HR image (2 mm), smooth-L1 + tl-phantom predictor "
+                 "code distance", task="super-resolution", prior="tl-phantom"),
+    _acnn_recipe("sr-phantom", "SR baseline: the ACNN-SR network and training without the T-L prior",
+                 task="super-resolution", prior=None),
+):
+    RECIPES[_r.name] = _r
 
 
 SDNET_CITATION = (
