@@ -190,7 +190,10 @@ def training_rows(names, root="training_runs"):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--quick", action="store_true", help="fewer cases (a smoke run)")
+    ap.add_argument("--parts", default="acdc,phantoms,robustness,timing,training",
+                    help="comma-separated parts to run (default: all)")
     args = ap.parse_args()
+    parts = set(args.parts.split(","))
     from napari_cardiac_priors.io.acdc import default_root
     from napari_cardiac_priors.registry import list_models
     from napari_cardiac_priors.training.recipes import ACDC_VALIDATION
@@ -200,18 +203,18 @@ def main():
     print(f"# bench_sslln.py, {date}, {platform.machine()}, {os.cpu_count()} CPU cores, Python {platform.python_version()}\n")
     ids = ACDC_VALIDATION[:4] if args.quick else ACDC_VALIDATION
     acdc_models = [m for m in ("sslln-acdc", "unet-acdc") if m in have]
-    if acdc_models:
+    if acdc_models and "acdc" in parts:
         print(f"## ACDC held-out patients ({len(ids)} patients x ED/ES, original grid)\n")
         print(acdc_table(acdc_models, ids) + "\n")
     seeds = HELD_OUT_PHANTOMS[:2] if args.quick else HELD_OUT_PHANTOMS
     head = "| model | Dice LV | Dice MYO | Dice RV | Dice RVW |\n|---|---|---|---|---|"
     lm_tables = []
     seg_rows = []
-    if "sslln-hr-phantom" in have:
+    if "sslln-hr-phantom" in have and "phantoms" in parts:
         rows, lm = phantom_table("sslln-hr-phantom", seeds, lr=False)
         seg_rows += rows
         lm_tables.append(lm)
-    if "sslln-lr-phantom" in have:
+    if "sslln-lr-phantom" in have and "phantoms" in parts:
         rows, lm = phantom_table("sslln-lr-phantom", HELD_OUT_LR_PHANTOMS[: len(seeds)], lr=True)
         seg_rows += rows
         lm_tables.append(lm)
@@ -219,7 +222,7 @@ def main():
         print(f"## Held-out phantoms ({len(seeds)} subjects x ED/ES)\n\n{head}\n" + "\n".join(seg_rows) + "\n")
         print("Landmark point-to-point error (mm): median (mean ± sd)\n")
         print("\n\n".join(lm_tables) + "\n")
-    if "sslln-hr-phantom" in have:
+    if "sslln-hr-phantom" in have and "robustness" in parts:
         print("## Robustness (SSLLN Fig. 8): zero-filled consecutive HR slices, sslln-hr-phantom\n")
         print(robustness_table("sslln-hr-phantom", seeds) + "\n")
     cases = []
@@ -233,11 +236,12 @@ def main():
         cases.append(("sslln-hr-phantom", os.path.join(sample, "phantom_000_ed_image.nii.gz"), "HR phantom (64 x 144 x 144)"))
     if "sslln-lr-phantom" in have:
         cases.append(("sslln-lr-phantom", os.path.join(sample, "phantom_000_ed_lr_image.nii.gz"), "LR phantom stack"))
-    if cases:
+    if cases and "timing" in parts:
         print("## Inference time on this CPU (2 threads)\n")
         print(timing_rows(cases) + "\n")
-    print("## Training time\n")
-    print(training_rows(["sslln-acdc", "unet-acdc", "sslln-hr-phantom", "sslln-lr-phantom"]))
+    if "training" in parts:
+        print("## Training time\n")
+        print(training_rows(["sslln-acdc", "unet-acdc", "sslln-hr-phantom", "sslln-lr-phantom"]))
 
 
 if __name__ == "__main__":
