@@ -27,7 +27,7 @@ def test_manifest_is_valid_and_discovered():
     pm = npe2.PluginManager.instance()
     pm.discover()
     mf = pm.get_manifest(PLUGIN)
-    assert {w.display_name for w in mf.contributions.widgets} == {"Load cardiac stack", "Segment", "Refine"}
+    assert {w.display_name for w in mf.contributions.widgets} == {"Load cardiac stack", "Segment", "Refine", "Latent explorer", "Cohort"}
     assert {s.key for s in mf.contributions.sample_data} == {"phantom_hr", "phantom_lr"}
 
 
