@@ -128,7 +128,7 @@ def crash_test(cohort: Path, work: Path, kills: int, seed: int = 0):
     out = work / "crash"
     log = []
     for k in range(kills):
-        delay = rng.uniform(2.0, max(3.0, t_full))
+        delay = rng.uniform(4.0, 12.0)  # short enough that every round leaves subjects to do
         proc = subprocess.Popen(CLI + ["batch", str(cohort), "--out", str(out), "--model", "sslln-acdc", "--workers", "2"],
                                 env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
         time.sleep(delay)
@@ -161,10 +161,12 @@ def crash_test(cohort: Path, work: Path, kills: int, seed: int = 0):
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--refine-subjects", type=int, default=10, help="patients for the refinement throughput")
-    ap.add_argument("--crash-subjects", type=int, default=12)
+    ap.add_argument("--crash-subjects", type=int, default=30)
     ap.add_argument("--kills", type=int, default=5)
     ap.add_argument("--work", help="working folder (default: a temporary folder)")
+    ap.add_argument("--parts", default="throughput,agreement,qc,crash", help="comma-separated parts (default: all)")
     args = ap.parse_args()
+    parts = set(args.parts.split(","))
     from napari_cardiac_priors.io.acdc import default_root
     from napari_cardiac_priors.training.recipes import ACDC_VALIDATION
 
@@ -174,38 +176,44 @@ def main():
     work.mkdir(parents=True)
     print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; date {time.strftime('%Y-%m-%d')}\n")
 
-    print("### Throughput, ACDC training folder, sslln-acdc (subjects = patients, ED + ES each)\n")
-    print("| run | workers | subjects | wall time (s) | subjects / min | ratio 2 vs 1 worker |\n|---|---|---|---|---|---|")
-    seg = throughput(root, work, refine=False, n_subjects=100)
-    for w, s, n, rate in seg:
-        print(f"| segmentation | {w} | {n} | {s:.0f} | {rate:.1f} | {'' if w == 1 else f'{rate / seg[0][3]:.2f}'} |")
-    sub = _subset(root, list(range(1, 1 + args.refine_subjects)), work / "refine_cohort")
-    ref = throughput(sub, work, refine=True, n_subjects=args.refine_subjects)
-    for w, s, n, rate in ref:
-        print(f"| segmentation + refinement | {w} | {n} | {s:.0f} | {rate:.2f} | {'' if w == 1 else f'{rate / ref[0][3]:.2f}'} |")
+    if "throughput" in parts:
+        print("### Throughput, ACDC training folder, sslln-acdc (subjects = patients, ED + ES each)\n")
+        print("| run | workers | subjects | wall time (s) | subjects / min | ratio 2 vs 1 worker |\n|---|---|---|---|---|---|")
+        seg = throughput(root, work, refine=False, n_subjects=100)
+        for w, s, n, rate in seg:
+            print(f"| segmentation | {w} | {n} | {s:.0f} | {rate:.1f} | {'' if w == 1 else f'{rate / seg[0][3]:.2f}'} |")
+        sub = _subset(root, list(range(1, 1 + args.refine_subjects)), work / "refine_cohort")
+        ref = throughput(sub, work, refine=True, n_subjects=args.refine_subjects)
+        for w, s, n, rate in ref:
+            print(f"| segmentation + refinement | {w} | {n} | {s:.0f} | {rate:.2f} | {'' if w == 1 else f'{rate / ref[0][3]:.2f}'} |")
 
-    print("\n### Agreement of measures.csv with the manual labels, held-out patients (no refinement)\n")
-    print("| measure | n | mean abs. difference | mean difference (bias) | Pearson r |\n|---|---|---|---|---|")
-    for k, n, mad, bias, r in agreement(work / "tp_seg_2", root, ACDC_VALIDATION):
-        unit = "%" if k.endswith("ef") else ("g" if k.endswith("_g") else "mL")
-        print(f"| {k} | {n} | {mad:.1f} {unit} | {bias:+.1f} {unit} | {r:.3f} |")
+    if "agreement" in parts:
+        val = _subset(root, list(ACDC_VALIDATION), work / "validation_cohort")
+        _run(["batch", str(val), "--out", str(work / "validation_run"), "--model", "sslln-acdc", "--workers", "2"])
+        print("\n### Agreement of measures.csv with the manual labels, held-out patients (no refinement)\n")
+        print("| measure | n | mean abs. difference | mean difference (bias) | Pearson r |\n|---|---|---|---|---|")
+        for k, n, mad, bias, r in agreement(work / "validation_run", root, ACDC_VALIDATION):
+            unit = "%" if k.endswith("ef") else ("g" if k.endswith("_g") else "mL")
+            print(f"| {k} | {n} | {mad:.1f} {unit} | {bias:+.1f} {unit} | {r:.3f} |")
 
-    n, flagged, counts = qc_base_rate(root)
-    print(f"\n### QC checks on the manual labels ({n} ACDC label maps)\n")
-    print(f"{flagged} of {n} manual label maps ({100 * flagged / n:.0f} %) are flagged by at least one check:\n")
-    print("| check | label maps |\n|---|---|")
-    for k, v in counts.most_common():
-        print(f"| {k} | {v} |")
+    if "qc" in parts:
+        n, flagged, counts = qc_base_rate(root)
+        print(f"\n### QC checks on the manual labels ({n} ACDC label maps)\n")
+        print(f"{flagged} of {n} manual label maps ({100 * flagged / n:.0f} %) are flagged by at least one check:\n")
+        print("| check | label maps |\n|---|---|")
+        for k, v in counts.most_common():
+            print(f"| {k} | {v} |")
 
-    crash = _subset(root, list(range(11, 11 + args.crash_subjects)), work / "crash_cohort")
-    log, same_csv, same_segs, n_segs, temps, broken, t_full = crash_test(crash, work, args.kills)
-    print(f"\n### Crash test ({args.crash_subjects} patients, 2 workers; uninterrupted run {t_full:.0f} s)\n")
-    print("| kill | how | after (s) | subjects finished | leftover temp files | broken files under final names | orphan processes after 3 s |")
-    print("|---|---|---|---|---|---|---|")
-    for k, how, delay, fin, t, b, alive in log:
-        print(f"| {k} | {how} | {delay:.1f} | {fin} | {t} | {b} | {alive} |")
-    print(f"\nAfter the final (completing) run: measures.csv equal to the uninterrupted run's: {same_csv}; "
-          f"{n_segs} segmentations identical: {same_segs}; temp files left: {temps}; broken files: {broken}.")
+    if "crash" in parts:
+        crash = _subset(root, list(range(11, 11 + args.crash_subjects)), work / "crash_cohort")
+        log, same_csv, same_segs, n_segs, temps, broken, t_full = crash_test(crash, work, args.kills)
+        print(f"\n### Crash test ({args.crash_subjects} patients, 2 workers; uninterrupted run {t_full:.0f} s)\n")
+        print("| kill | how | after (s) | subjects finished | leftover temp files | broken files under final names | orphan processes after 3 s |")
+        print("|---|---|---|---|---|---|---|")
+        for k, how, delay, fin, t, b, alive in log:
+            print(f"| {k} | {how} | {delay:.1f} | {fin} | {t} | {b} | {alive} |")
+        print(f"\nAfter the final (completing) run: measures.csv equal to the uninterrupted run's: {same_csv}; "
+              f"{n_segs} segmentations identical: {same_segs}; temp files left: {temps}; broken files: {broken}.")
 
 
 if __name__ == "__main__":

@@ -61,6 +61,8 @@ def install_tiny_tl(tmp_path, *, name="tiny-tl", n_classes=5, shape=(48, 48, 48)
     config = {"n_classes": n_classes, "shape": list(shape), "code_size": 8, "ae_widths": [4, 4, 4],
               "predictor_widths": [4, 4, 4, 4]}
     net = build("tl", config)
+    # an untrained encoder's last ReLU can zero the whole map (every code = the FC bias): shift it on
+    torch.nn.init.constant_(net.autoencoder.encoder[-1][1].bias, 1.0)
     set_code_statistics(net, np.random.default_rng(seed).normal(size=(40, 8)))
     path = tmp_path / f"{name}.safetensors"
     registry.save_weights(net.state_dict(), path)

@@ -85,21 +85,29 @@ def test_pad_probabilities_marks_padding_as_background():
     assert (out[:, 0, 4] == 1).all() and (out[:, 0, :, :, 6:] == 1).all()
 
 
-def test_plausibility_of_training_like_and_broken_shapes(tl_run, tmp_path):
-    """A phantom's labels fall inside the training distances; a scrambled map falls far outside."""
-    from napari_cardiac_priors.latent import plausibility, tl_grid_labels
+def test_plausibility_of_training_like_and_broken_shapes(tmp_path):
+    """Codes near the training codes are plausible; a scrambled label map falls beyond them all."""
+    from helpers import install_tiny_tl
+    from napari_cardiac_priors.inference import load_model
+    from napari_cardiac_priors.latent import encode_labels, plausibility, tl_grid_labels
     from napari_cardiac_priors.phantom import make_subject
+    from napari_cardiac_priors.training.tasks import set_code_statistics
     from napari_cardiac_priors.volume import Volume
 
-    entry = _install_run(tl_run[0], tmp_path, "tiny-tl")
+    model = load_model(install_tiny_tl(tmp_path, name="tiny-tl-plausibility"))
     labels = make_subject(11)["ed"].labels
-    grid = tl_grid_labels(labels, entry["input"])
+    grid = tl_grid_labels(labels, model.entry.input)
     assert grid.spatial_shape == (48, 48, 48) and grid.spacing == pytest.approx((2.0, 1.25, 1.25))
-    ok = plausibility(labels, "tiny-tl")
+    code = encode_labels(model, labels)
+    # training codes: this shape's code +- 1e-5 along each axis (mean = the code, tiny spread)
+    eye = np.eye(code.size)
+    set_code_statistics(model.network, np.concatenate([code + 1e-5 * eye, code - 1e-5 * eye]))
+    ok = plausibility(labels, model)
+    assert ok["distance"] == pytest.approx(0.0, abs=1e-3) and ok["percentile"] == 0.0
     rng = np.random.default_rng(0)
     noise = Volume(rng.integers(0, 5, labels.shape).astype(np.uint8), affine=labels.affine, kind="labels")
-    bad = plausibility(noise, "tiny-tl")
-    assert 0 <= ok["percentile"] <= 100 and bad["distance"] > ok["distance"] and bad["percentile"] == 100.0
+    bad = plausibility(noise, model)
+    assert bad["distance"] > 10 and bad["percentile"] == 100.0
 
 
 def test_batch_plausibility_column(tl_run, tmp_path):

@@ -340,7 +340,8 @@ def set_code_statistics(net, codes: np.ndarray, *, shrinkage: float = 0.1) -> No
 
     mean = codes.mean(0)
     cov = np.cov(codes, rowvar=False) if len(codes) > 1 else np.eye(codes.shape[1])
-    cov = (1 - shrinkage) * cov + shrinkage * np.diag(np.diag(cov)) + 1e-6 * np.eye(len(mean))
+    ridge = 1e-6 * float(np.mean(np.diag(cov))) + 1e-30  # relative: the codes' scale is the model's own
+    cov = (1 - shrinkage) * cov + shrinkage * np.diag(np.diag(cov)) + ridge * np.eye(len(mean))
     dev = net.code_mean.device
     net.code_mean.copy_(torch.as_tensor(mean, dtype=torch.float32, device=dev))
     net.code_std.copy_(torch.as_tensor(codes.std(0) + 1e-6, dtype=torch.float32, device=dev))
