@@ -55,3 +55,4 @@ def acdc_root() -> Path:
     if not (root / "training").is_dir():
         pytest.skip(f"ACDC data not found at {root} (set CARDIAC_PRIORS_ACDC)")
     return root
+

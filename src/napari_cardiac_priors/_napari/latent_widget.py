@@ -28,13 +28,13 @@ class LatestDecoder:
     ``debounce_ms`` groups a burst of slider moves into one request.
     """
 
-    def __init__(self, decode, on_result, *, debounce_ms: int = 15):
+    def __init__(self, decode, on_result, *, debounce_ms: int = 15, parent=None):
         from qtpy.QtCore import QTimer
 
         self._decode, self._on_result = decode, on_result
         self._pending = None
         self._running = False
-        self._timer = QTimer()
+        self._timer = QTimer(parent)  # owned by the widget: deleted with it, never after the QApplication
         self._timer.setSingleShot(True)
         self._timer.setInterval(debounce_ms)
         self._timer.timeout.connect(self._start)
@@ -44,6 +44,12 @@ class LatestDecoder:
     def request(self, code) -> None:
         self._pending = code
         self._timer.start()
+
+    def close(self) -> None:
+        """Stop the timer and drop a waiting request (a running decode finishes unseen)."""
+        self._timer.stop()
+        self._pending = None
+        self._on_result = lambda *args: None
 
     @property
     def busy(self) -> bool:
@@ -181,7 +187,9 @@ class LatentExplorerWidget(Container):
         for note in self.code.notes:
             show_info(note)
         self._source_name = self._layer.value.name
-        self.decoder = LatestDecoder(self._decode, self._show)
+        if self.decoder is not None:
+            self.decoder.close()
+        self.decoder = LatestDecoder(self._decode, self._show, parent=self.native)
         self._build_sliders()
         self._status.value = f"encoded {self._source_name} ({self.explorer.kind}, {self.explorer.n_dims} dims)"
         self._update_plausibility(self.code)
