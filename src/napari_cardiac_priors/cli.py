@@ -346,7 +346,7 @@ def _train(args) -> int:
             print(f"data: {info['train']} training and {info['val']} validation cases ({info['seconds']:.0f} s)", flush=True)
         else:
             val = info.get("val", {})
-            extra = f", validation Dice {val['dice_mean']:.3f}" if val else ""
+            extra = f", validation score {val.get('dice_mean', val.get('score')):.3f}" if val else ""
             print(f"epoch {info['epoch']}: loss {info['loss']:.4f} ({info['seconds']:.0f} s){extra}", flush=True)
 
     weights = train(recipe, out, data_root=args.data, epochs=args.epochs, resume=args.resume,
