@@ -204,3 +204,13 @@ def test_atlases_build_from_hr_images(capsys, tmp_path):
     (atlas,) = load_atlases("my-hr-atlases")
     assert atlas.labels.shape == ph.labels.shape and atlas.landmarks.valid.sum() >= 4
     assert atlas.image is not None
+
+
+def test_train_progress_lines_for_every_model_family():
+    from napari_cardiac_priors.cli import format_progress
+
+    seg = {"event": "epoch", "epoch": 5, "stage": "train", "loss": 0.25, "seconds": 20, "val": {"dice_mean": 0.81, "score": 0.81}}
+    tl = {"event": "epoch", "epoch": 5, "stage": "ae", "loss": 0.2, "seconds": 13, "val": {"ae_dice_mean": 0.9, "score": 0.7}}
+    assert format_progress(seg) == "epoch 5: loss 0.2500 (20 s), validation Dice 0.810"
+    assert format_progress(tl) == "epoch 5 [ae]: loss 0.2000 (13 s), validation score 0.700"
+    assert format_progress({"event": "epoch", "epoch": 1, "loss": 1.0, "seconds": 1}) == "epoch 1: loss 1.0000 (1 s)"

@@ -333,6 +333,17 @@ def _atlases(args) -> int:
     return 0
 
 
+def format_progress(info: dict) -> str:
+    """One line for a training progress event (any model family)."""
+    if info["event"] == "data":
+        return f"data: {info['train']} training and {info['val']} validation cases ({info['seconds']:.0f} s)"
+    val = info.get("val") or {}
+    score = val.get("dice_mean", val.get("score"))
+    extra = f", validation {'Dice' if 'dice_mean' in val else 'score'} {score:.3f}" if score is not None else ""
+    stage = f" [{info['stage']}]" if info.get("stage") not in (None, "train") else ""
+    return f"epoch {info['epoch']}{stage}: loss {info['loss']:.4f} ({info['seconds']:.0f} s){extra}"
+
+
 def _train(args) -> int:
     from .inference import resolve_device
     from .training.loop import train
@@ -342,12 +353,7 @@ def _train(args) -> int:
     out = Path(args.out or Path("training_runs") / recipe.name)
 
     def progress(info):
-        if info["event"] == "data":
-            print(f"data: {info['train']} training and {info['val']} validation cases ({info['seconds']:.0f} s)", flush=True)
-        else:
-            val = info.get("val", {})
-            extra = f", validation score {val.get('dice_mean', val.get('score')):.3f}" if val else ""
-            print(f"epoch {info['epoch']}: loss {info['loss']:.4f} ({info['seconds']:.0f} s){extra}", flush=True)
+        print(format_progress(info), flush=True)
 
     weights = train(recipe, out, data_root=args.data, epochs=args.epochs, resume=args.resume,
                     device=resolve_device(args.device), progress=progress)
