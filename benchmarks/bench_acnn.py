@@ -218,7 +218,7 @@ def histograms(out="docs/tl_code_histograms.png"):
             canvas[r * ph + ph - 6 - h : r * ph + ph - 6, x0 : x0 + (pw - 12) // bins - 1] = 0.25
         canvas[r * ph + ph - 6, c * pw + 4 : c * pw + pw - 4] = 0.0
     save_png(canvas, out)
-    print(f"Histograms of 16 randomly chosen tl-acdc code dimensions over {len(codes)} ED/ES codes: `{out}`.\n")
+    print(f"Histograms of 16 randomly chosen dimensions of the {len(codes)} patients' tl-acdc codes (ED and ES codes side by side, {codes.shape[1]} dimensions): `{out}`.\n")
 
 
 def main():
