@@ -137,7 +137,7 @@ _PHANTOM_LICENSE = "BSD-3-Clause (trained on synthetic phantoms only)"
 #: ACNN phantom recipes: 100 subjects (ED + ES), LR stacks of 10 mm slices -> 2 mm HR grid (K = 5)
 _PHANTOM_PAIRS = dict(data="phantom-pairs", train_ids=tuple(range(3000, 3100)), val_ids=tuple(range(9200, 9210)),
                       license=_PHANTOM_LICENSE, citation=ACNN_CITATION)
-_TL_SHAPE = [48, 120, 120]  # the LR-aligned HR grid (45 x 120 x 120 at 2 x 1.25 x 1.25 mm) padded to /12, /24
+_TL_SHAPE = [60, 120, 120]  # the LR-aligned HR grid (5 x up to 12 LR slices, 120 x 120 at 2 x 1.25 x 1.25 mm), as the paper's
 _ACNN_CONFIG = {"n_classes": 5, "factor": 5, "widths": [16, 32, 64, 64], "up_channels": 4, "head_channels": 16}
 _ACNN_INPUT = {"size": [None, 120, 120], "spacing": [10.0, 1.25, 1.25], "factor": 5, "normalisation": "percentile_1_99",
                "slice_spacing_range": [8.0, 12.0], "inplane_spacing_range": [0.9, 2.0]}
@@ -145,7 +145,7 @@ _ACNN_INPUT = {"size": [None, 120, 120], "spacing": [10.0, 1.25, 1.25], "factor"
 RECIPES.update({
     "tl-phantom": Recipe(
         name="tl-phantom",
-        description="T-L network on HR phantom labels (5 labels, 48 x 120 x 120 at 2 x 1.25 x 1.25 mm): label autoencoder "
+        description="T-L network on HR phantom labels (5 labels, 60 x 120 x 120 at 2 x 1.25 x 1.25 mm): label autoencoder "
                     "with a 64-d linear code + predictor from HR images; code mean/std/covariance stored",
         architecture="tl",
         config={"n_classes": 5, "shape": _TL_SHAPE, "code_size": 64, "predictor_widths": [8, 16, 32, 64]},

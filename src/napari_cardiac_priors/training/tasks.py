@@ -173,11 +173,14 @@ def volume_prior_loss(encoder, logits, target, grids):
 
 
 def _pad_labels(labels: np.ndarray, shape) -> np.ndarray:
-    """Pad ``(Z, Y, X)`` labels with background at the end of each axis up to ``shape``."""
-    pad = [(0, int(t) - int(n)) for n, t in zip(labels.shape, shape)]
-    if any(p[1] < 0 for p in pad):
-        raise ValueError(f"labels {labels.shape} are larger than the T-L grid {tuple(shape)}")
-    return np.pad(labels, pad)
+    """Fit ``(Z, Y, X)`` to ``shape``: pad with 0 at the end of an axis, or crop it about its centre."""
+    out = labels
+    for axis, t in enumerate(shape):
+        n = out.shape[axis]
+        if n > t:
+            start = (n - int(t)) // 2
+            out = np.take(out, range(start, start + int(t)), axis=axis)
+    return np.pad(out, [(0, int(t) - int(n)) for n, t in zip(out.shape, shape)])
 
 
 def _pad_spec(spatial, shape) -> list[int]:
@@ -240,8 +243,7 @@ class TLTask(Task):
         pairs = phantom_pairs(ids[:max_cases] if max_cases else ids, crop=tuple(opts.get("crop", (120, 120))),
                               factor=int(opts.get("factor", 5)))
         shape = self.recipe.config["shape"]
-        return [(_pad_labels(p.hr_labels, shape), np.pad(p.hr_image, [(0, int(t) - int(n)) for n, t in zip(p.hr_image.shape, shape)]))
-                for p in pairs]
+        return [(_pad_labels(p.hr_labels, shape), _pad_labels(p.hr_image, shape)) for p in pairs]
 
     def _load_acdc(self, ids, max_cases):
         """ACDC label maps (and images) on the model's fixed grid, centred on each heart."""
