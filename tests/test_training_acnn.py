@@ -174,11 +174,11 @@ def test_acnn_seg_acdc_trains_with_a_prior(tmp_path, acdc_root):
     assert np.isfinite(rec["loss"]) and (tmp_path / "run" / "model.safetensors").exists()
 
 
-def test_pad_labels_pads_or_crops_about_the_centre():
-    from napari_cardiac_priors.training.tasks import _pad_labels
+def test_fit_to_pads_or_crops_about_the_centre():
+    from napari_cardiac_priors.training.tasks import _fit_to
 
     a = np.arange(5 * 4 * 4).reshape(5, 4, 4)
-    out = _pad_labels(a, (3, 6, 4))
+    out = _fit_to(a, (3, 6, 4))
     assert out.shape == (3, 6, 4)
     np.testing.assert_array_equal(out[:, :4], a[1:4])
     assert not out[:, 4:].any()

@@ -22,18 +22,6 @@ from .recipes import Recipe
 FLOAT32_BUFFERS = ("code_", "distance_", "z_")
 
 
-def _cases(recipe: Recipe, ids, data_root):
-    from .data import acdc_cases, phantom_cases
-
-    if recipe.data == "acdc":
-        from ..io.acdc import default_root
-
-        return acdc_cases(data_root or default_root(), ids)
-    if recipe.data in ("phantom-hr", "phantom-lr"):
-        return phantom_cases(ids, lr=recipe.data == "phantom-lr")
-    raise ValueError(f"unknown data source {recipe.data!r}")
-
-
 def validate(network, cases, contract, *, device="cpu") -> dict:
     """Mean Dice per structure (on each case's own grid) and mean landmark error (mm)."""
     import warnings

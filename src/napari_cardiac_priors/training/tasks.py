@@ -41,6 +41,18 @@ def _batches(n: int, batch_size: int, rng):
 class Task:
     def __init__(self, recipe: Recipe, device: str, data_root=None):
         self.recipe, self.device, self.data_root = recipe, device, data_root
+        self._prior = None
+        self._prior_spacing = None
+
+    def prior(self):
+        """The frozen T-L network of ``train_options["prior"]`` (None: no shape prior), loaded once."""
+        name = self.recipe.train_options.get("prior")
+        if not name:
+            return None
+        if self._prior is None:
+            self._prior = load_frozen_tl(name, device=self.device)
+            self._prior_spacing = tuple(float(v) for v in _tl_contract(name)["spacing"])
+        return self._prior
 
     def stage(self, epoch: int) -> str:
         """The training stage of (0-based) ``epoch``."""
@@ -58,11 +70,21 @@ class Task:
 class SegmentationTask(Task):
     """Volumes sampled onto the model grid with the SSLLN augmentation (see :mod:`.data`)."""
 
+    def _cases(self, ids):
+        from .data import acdc_cases, phantom_cases
+
+        if self.recipe.data == "acdc":
+            from ..io.acdc import default_root
+
+            return acdc_cases(self.data_root or default_root(), ids)
+        if self.recipe.data in ("phantom-hr", "phantom-lr"):
+            return phantom_cases(ids, lr=self.recipe.data == "phantom-lr")
+        raise ValueError(f"unknown data source {self.recipe.data!r}")
+
     def load(self, ids, *, max_cases=None, training=True):
         from .data import load_case_arrays
-        from .loop import _cases
 
-        cases = _cases(self.recipe, ids, self.data_root)
+        cases = self._cases(ids)
         if max_cases:
             cases = cases[:max_cases]
         if not training:
@@ -89,16 +111,6 @@ class SegmentationTask(Task):
                                   for b, sp in zip(batch, spacing)])
                 tensors = (*tensors, torch.from_numpy(grids).to(self.device))
             yield tensors
-
-    def prior(self):
-        """The frozen T-L network of ``train_options["prior"]`` (None: no shape prior)."""
-        name = self.recipe.train_options.get("prior")
-        if not name:
-            return None
-        if getattr(self, "_prior", None) is None:
-            self._prior = load_frozen_tl(name, device=self.device)
-            self._prior_spacing = tuple(float(v) for v in _tl_contract(name)["spacing"])
-        return self._prior
 
     def loss(self, net, batch, stage):
         from ..nn.losses import sslln_loss, squared_dice_loss
@@ -172,9 +184,9 @@ def volume_prior_loss(encoder, logits, target, grids):
     return code_distance(encoder(probs), ref)
 
 
-def _pad_labels(labels: np.ndarray, shape) -> np.ndarray:
+def _fit_to(array: np.ndarray, shape) -> np.ndarray:
     """Fit ``(Z, Y, X)`` to ``shape``: pad with 0 at the end of an axis, or crop it about its centre."""
-    out = labels
+    out = array
     for axis, t in enumerate(shape):
         n = out.shape[axis]
         if n > t:
@@ -243,7 +255,7 @@ class TLTask(Task):
         pairs = phantom_pairs(ids[:max_cases] if max_cases else ids, crop=tuple(opts.get("crop", (120, 120))),
                               factor=int(opts.get("factor", 5)))
         shape = self.recipe.config["shape"]
-        return [(_pad_labels(p.hr_labels, shape), _pad_labels(p.hr_image, shape)) for p in pairs]
+        return [(_fit_to(p.hr_labels, shape), _fit_to(p.hr_image, shape)) for p in pairs]
 
     def _load_acdc(self, ids, max_cases):
         """ACDC label maps (and images) on the model's fixed grid, centred on each heart."""
@@ -356,19 +368,6 @@ def set_code_statistics(net, codes: np.ndarray, *, shrinkage: float = 0.1) -> No
 
 class ACNNTask(Task):
     """ACNN-Seg (``config["task"] == "segmentation"``) or ACNN-SR on phantom LR/HR pairs."""
-
-    def __init__(self, recipe, device, data_root=None):
-        super().__init__(recipe, device, data_root)
-        self._prior = None
-
-    def prior(self):
-        """The frozen T-L network of ``train_options["prior"]`` (None without a prior)."""
-        name = self.recipe.train_options.get("prior")
-        if not name:
-            return None
-        if self._prior is None:
-            self._prior = load_frozen_tl(name, device=self.device)
-        return self._prior
 
     def load(self, ids, *, max_cases=None, training=True):
         from .pairs import phantom_pairs
