@@ -265,8 +265,11 @@ def _write_json(path: Path, data) -> None:
         tmp.write_text(json.dumps(_finite(data), indent=2, allow_nan=False) + "\n", encoding="utf-8")
 
 
-def process_subject(subject: Subject, out_dir, options: BatchOptions) -> dict:
+def process_subject(subject: Subject, out_dir, options: BatchOptions, parameters: dict | None = None) -> dict:
     """Segment (and refine) one subject, write its outputs, and return its result record.
+
+    ``parameters``: ``options.parameters()`` when the caller has it already (a run computes it
+    once, not once per subject: an atlas folder is hashed file by file).
 
     The record is ``{"subject", "status": "done" | "skipped" | "failed", "measures", "evaluation",
     "qc", "error", "seconds", ...}``. Failures are returned (with the error text), not raised,
@@ -275,7 +278,7 @@ def process_subject(subject: Subject, out_dir, options: BatchOptions) -> dict:
     t_start = time.perf_counter()
     sdir = subject_dir(out_dir, subject.id)
     try:
-        params = options.parameters()
+        params = dict(parameters) if parameters is not None else options.parameters()
         inputs = {}
         for kind, paths in (("image", subject.images), ("labels", subject.labels)):
             for phase, p in sorted(paths.items()):
@@ -528,7 +531,7 @@ def run_batch(cohort, out_dir, options: BatchOptions, *, scheduler: str | None =
     if out.exists() and not out.is_dir():
         raise InputError(f"{out}: exists and is not a folder")
     out.mkdir(parents=True, exist_ok=True)
-    options.parameters()  # unknown model or atlas set: fail now, not once per subject
+    params = options.parameters()  # unknown model or atlas set: fail now, not once per subject
     remove_partial_files(out)
     t0 = time.perf_counter()
     own = client is None
@@ -537,7 +540,7 @@ def run_batch(cohort, out_dir, options: BatchOptions, *, scheduler: str | None =
     failures, finished = [], 0
     try:
         progress({"event": "start", "total": len(subjects), "dashboard": summary.dashboard})
-        futures = [client.submit(process_subject, s, str(out), options, key=f"subject-{s.id}-{time.time_ns()}",
+        futures = [client.submit(process_subject, s, str(out), options, params, key=f"subject-{s.id}-{time.time_ns()}",
                                  retries=retries, pure=False) for s in subjects]
         by_key = {f.key: s for f, s in zip(futures, subjects)}
         last_write = time.monotonic()
