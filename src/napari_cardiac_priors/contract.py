@@ -64,6 +64,19 @@ def check_input(volume: Volume, contract: dict, *, name: str = "the model") -> N
         raise InputError("the image is constant (all voxels equal); there is nothing to segment")
 
 
+def centred_inplane(volume: Volume, spacing, size, *, shift_mm=(0.0, 0.0)) -> tuple[float, float, float, float]:
+    """``(ky, kx, y0, x0)``: a ``size`` ``(Y, X)`` grid of ``spacing`` ``(sy, sx)`` mm centred on the
+    input's in-plane centre (plus ``shift_mm`` ``(dy, dx)``) maps its index ``(y', x')`` to the
+    input index ``(y0 + ky y', x0 + kx x')``."""
+    _, ny, nx = volume.spatial_shape
+    _, sy_in, sx_in = volume.spacing
+    ky, kx = float(spacing[0]) / sy_in, float(spacing[1]) / sx_in
+    Y, X = (int(v) for v in size)
+    y0 = (ny - 1) / 2.0 - ky * (Y - 1) / 2.0 + shift_mm[0] / sy_in
+    x0 = (nx - 1) / 2.0 - kx * (X - 1) / 2.0 + shift_mm[1] / sx_in
+    return ky, kx, y0, x0
+
+
 def model_grid(volume: Volume, contract: dict, *, shift_mm=(0.0, 0.0)) -> ModelGrid:
     """The model grid of ``volume``: its affine, shape and the input slices' place in it.
 
@@ -72,8 +85,7 @@ def model_grid(volume: Volume, contract: dict, *, shift_mm=(0.0, 0.0)) -> ModelG
     """
     S, Y, X = (int(v) for v in contract["size"])
     spacing = contract["spacing"]
-    nz, ny, nx = volume.spatial_shape
-    _, sy_in, sx_in = volume.spacing
+    nz = volume.spatial_shape[0]
     sy, sx = float(spacing[1]), float(spacing[2])
     if spacing[0] is None:
         first = (S - nz) // 2
@@ -84,9 +96,7 @@ def model_grid(volume: Volume, contract: dict, *, shift_mm=(0.0, 0.0)) -> ModelG
         kz = float(spacing[0]) / volume.spacing[0]
         z0 = (nz - 1) / 2.0 - kz * (S - 1) / 2.0
         first, count = 0, S
-    ky, kx = sy / sy_in, sx / sx_in
-    y0 = (ny - 1) / 2.0 - ky * (Y - 1) / 2.0 + shift_mm[0] / sy_in
-    x0 = (nx - 1) / 2.0 - kx * (X - 1) / 2.0 + shift_mm[1] / sx_in
+    ky, kx, y0, x0 = centred_inplane(volume, (sy, sx), (Y, X), shift_mm=shift_mm)
     # model index (x', y', z') -> input index (x, y, z), NIfTI axis order
     m = np.array([[kx, 0, 0, x0], [0, ky, 0, y0], [0, 0, kz, z0], [0, 0, 0, 1.0]])
     return ModelGrid(affine=volume.affine @ m, shape=(S, Y, X), first=first, count=count)
@@ -123,9 +133,7 @@ def lr_model_grid(volume: Volume, contract: dict, *, multiple: int = 8) -> Model
     sy, sx = (float(v) for v in contract["spacing"][1:])
     Y = int(np.ceil(ny * sy_in / sy / multiple) * multiple)
     X = int(np.ceil(nx * sx_in / sx / multiple) * multiple)
-    ky, kx = sy / sy_in, sx / sx_in
-    y0 = (ny - 1) / 2.0 - ky * (Y - 1) / 2.0
-    x0 = (nx - 1) / 2.0 - kx * (X - 1) / 2.0
+    ky, kx, y0, x0 = centred_inplane(volume, (sy, sx), (Y, X))
     m = np.array([[kx, 0, 0, x0], [0, ky, 0, y0], [0, 0, 1.0, 0.0], [0, 0, 0, 1.0]])
     return ModelGrid(affine=volume.affine @ m, shape=(nz, Y, X), first=0, count=nz)
 

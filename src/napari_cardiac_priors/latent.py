@@ -204,13 +204,11 @@ def load_explorer(name: str, *, device: str = "cpu"):
 
 def _slice_grid(vol: Volume, spacing, size) -> Volume:
     """A 1-slice grid of ``size`` ``(H, W)`` at ``spacing`` mm, centred on the slice ``vol`` (1, y, x)."""
-    _, ny, nx = vol.spatial_shape
-    _, sy_in, sx_in = vol.spacing
-    ky, kx = float(spacing[0]) / sy_in, float(spacing[1]) / sx_in
-    H, W = (int(v) for v in size)
-    m = np.array([[kx, 0, 0, (nx - 1) / 2.0 - kx * (W - 1) / 2.0], [0, ky, 0, (ny - 1) / 2.0 - ky * (H - 1) / 2.0],
-                  [0, 0, 1, 0], [0, 0, 0, 1.0]])
-    return Volume(np.zeros((1, H, W), np.float32), affine=vol.affine @ m, kind=vol.kind)
+    from .contract import centred_inplane
+
+    ky, kx, y0, x0 = centred_inplane(vol, spacing, size)
+    m = np.array([[kx, 0, 0, x0], [0, ky, 0, y0], [0, 0, 1, 0], [0, 0, 0, 1.0]])
+    return Volume(np.zeros((1, *(int(v) for v in size)), np.float32), affine=vol.affine @ m, kind=vol.kind)
 
 
 class SDNetExplorer(_Explorer):
