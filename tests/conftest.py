@@ -56,3 +56,14 @@ def acdc_root() -> Path:
         pytest.skip(f"ACDC data not found at {root} (set CARDIAC_PRIORS_ACDC)")
     return root
 
+
+
+@pytest.fixture
+def notes(monkeypatch):
+    """napari notifications shown during a test, as ``(kind, message)`` pairs."""
+    import napari.utils.notifications as notifications
+
+    shown = []
+    for kind in ("error", "warning", "info"):
+        monkeypatch.setattr(notifications, f"show_{kind}", lambda msg, kind=kind: shown.append((kind, str(msg))))
+    return shown

@@ -10,16 +10,6 @@ from test_latent import _install_tiny_sdnet
 pytestmark = pytest.mark.gui
 
 
-@pytest.fixture
-def notes(monkeypatch):
-    import napari.utils.notifications as notifications
-
-    shown = []
-    monkeypatch.setattr(notifications, "show_error", lambda msg: shown.append(("error", str(msg))))
-    monkeypatch.setattr(notifications, "show_info", lambda msg: shown.append(("info", str(msg))))
-    return shown
-
-
 @pytest.fixture(scope="module")
 def ph():
     return make_subject(9760, lr=True)["ed"]

@@ -11,16 +11,6 @@ pytestmark = pytest.mark.gui
 PLUGIN = "napari-cardiac-priors"
 
 
-@pytest.fixture
-def notes(monkeypatch):
-    import napari.utils.notifications as notifications
-
-    shown = []
-    monkeypatch.setattr(notifications, "show_error", lambda msg: shown.append(("error", str(msg))))
-    monkeypatch.setattr(notifications, "show_warning", lambda msg: shown.append(("warning", str(msg))))
-    return shown
-
-
 @pytest.fixture(scope="module")
 def phantom():
     return make_subject(21, pathology="NOR", lr=True)["ed"]

@@ -96,18 +96,24 @@ def keep_largest_component(labels: np.ndarray) -> np.ndarray:
     return out
 
 
+def forward(network, x, *, device: str = "cpu"):
+    """``network(x)`` on ``device`` without gradients; float16 autocast on CUDA."""
+    import torch
+
+    x = x.to(device)
+    with torch.inference_mode():
+        if str(device).startswith("cuda"):
+            with torch.autocast("cuda", dtype=torch.float16):
+                return network(x)
+        return network(x)
+
+
 def predict_probabilities(network, image: np.ndarray, *, device: str = "cpu"):
     """Run a 2.5D network on one model-grid image ``(S, Y, X)`` -> ``(seg (C,S,Y,X), lmk (7,S,Y,X) or None)``
     softmax probabilities as numpy arrays. Uses autocast on CUDA."""
     import torch
 
-    x = torch.from_numpy(np.ascontiguousarray(image))[None].to(device)
-    with torch.inference_mode():
-        if str(device).startswith("cuda"):
-            with torch.autocast("cuda", dtype=torch.float16):
-                out = network(x)
-        else:
-            out = network(x)
+    out = forward(network, torch.from_numpy(np.ascontiguousarray(image))[None], device=device)
     out = out if isinstance(out, tuple) else (out, None)
     seg = out[0].float().softmax(dim=1)[0].cpu().numpy()
     lmk = None if out[1] is None else out[1].float().softmax(dim=1)[0].cpu().numpy()
@@ -171,13 +177,7 @@ def predict_hr(volume: Volume, model: LoadedModel):
     entry = model.entry
     grid = lr_model_grid(volume, entry.input)
     image, _ = to_model(volume, entry.input, grid)
-    x = torch.from_numpy(np.ascontiguousarray(image))[None, None].to(model.device)
-    with torch.inference_mode():
-        if str(model.device).startswith("cuda"):
-            with torch.autocast("cuda", dtype=torch.float16):
-                out = model.network(x)
-        else:
-            out = model.network(x)
+    out = forward(model.network, torch.from_numpy(np.ascontiguousarray(image))[None, None], device=model.device)
     lo, hi = np.percentile(np.asarray(volume.array, np.float32), [1, 99])
     return out.float()[0].cpu().numpy(), hr_affine(grid.affine, int(entry.config.get("factor", 5))), float(lo), float(hi)
 

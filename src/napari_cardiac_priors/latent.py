@@ -67,9 +67,16 @@ def plausibility(labels: Volume, model) -> dict:
 
     model = load_model(model) if isinstance(model, str) else model
     dist = mahalanobis(encode_labels(model, labels), model.network)
-    q = model.network.distance_quantiles.double().cpu().numpy()
-    pct = float(np.interp(dist, q, np.linspace(0, 100, len(q)), left=0.0, right=100.0)) if np.any(q) else float("nan")
-    return {"distance": dist, "percentile": pct}
+    return {"distance": dist, "percentile": distance_percentile(dist, model.network)}
+
+
+def distance_percentile(distance: float, net) -> float:
+    """Percentage of the training subjects whose own Mahalanobis distance is below ``distance``
+    (NaN for a model without stored distance quantiles)."""
+    q = net.distance_quantiles.double().cpu().numpy()
+    if not np.any(q):
+        return float("nan")
+    return float(np.interp(distance, q, np.linspace(0, 100, len(q)), left=0.0, right=100.0))
 
 
 # -- explorers: one API over the T-L shape space and SDNet's factors ------------------------------
@@ -102,9 +109,14 @@ def _as_volume(array, spacing, kind: str) -> Volume:
 
 
 class _Explorer:
-    """What both explorers share: traversal along one dimension and its bounds check."""
+    """What both explorers share: the model, traversal along one dimension and its bounds check."""
 
     n_dims: int
+
+    def __init__(self, model):
+        self.model = model
+        self.net = model.network
+        self.contract = model.entry.input
 
     def _check_dim(self, dim):
         if not 0 <= int(dim) < self.n_dims:
@@ -127,9 +139,7 @@ class TLExplorer(_Explorer):
     kind = "tl"
 
     def __init__(self, model):
-        self.model = model
-        self.net = model.network
-        self.contract = model.entry.input
+        super().__init__(model)
         n = self.net.code_mean.numel()
         self.stats = {"mean": self.net.code_mean.float().cpu().numpy().reshape(n),
                       "std": self.net.code_std.float().cpu().numpy().reshape(n)}
@@ -217,9 +227,7 @@ class SDNetExplorer(_Explorer):
     kind = "sdnet"
 
     def __init__(self, model):
-        self.model = model
-        self.net = model.network
-        self.contract = model.entry.input
+        super().__init__(model)
         self.stats = {"mean": self.net.z_mean.float().cpu().numpy(), "std": self.net.z_std.float().cpu().numpy()}
 
     @property

@@ -92,6 +92,8 @@ class LatentExplorerWidget(Container):
 
         super().__init__(labels=True)
         self._viewer = napari_viewer
+        self.output_layer = None  # before the layer choices, which leave out the widget's own layers
+        self.anatomy_layer = None
         models = [e.name for e in list_models(task="shape-prior")] + [e.name for e in list_models(task="disentanglement")]
         self._model = ComboBox(label="Model", choices=models, value=models[0] if models else None, nullable=not models)
         self._layer = ComboBox(label="Layer", choices=self._layers, nullable=True)
@@ -129,8 +131,6 @@ class LatentExplorerWidget(Container):
             event.connect(self._z_from.reset_choices)
         self.explorer = None
         self.code = None
-        self.output_layer = None
-        self.anatomy_layer = None
         self.grid = None
         self._keep_codes = {}
         self._updating = False
@@ -141,7 +141,7 @@ class LatentExplorerWidget(Container):
         from napari.layers import Image, Labels
 
         return [layer for layer in self._viewer.layers if isinstance(layer, (Image, Labels))
-                and layer is not self.__dict__.get("output_layer") and layer is not self.__dict__.get("anatomy_layer")]
+                and layer is not self.output_layer and layer is not self.anatomy_layer]
 
     def _image_layers(self, *_):
         from napari.layers import Image
@@ -254,8 +254,9 @@ class LatentExplorerWidget(Container):
             self._plausibility.value = self._describe_plausibility(plaus)
 
     def _describe_plausibility(self, dist: float) -> str:
-        q = self.explorer.net.distance_quantiles.double().cpu().numpy()
-        pct = float(np.interp(dist, q, np.linspace(0, 100, len(q)), left=0.0, right=100.0)) if np.any(q) else float("nan")
+        from ..latent import distance_percentile
+
+        pct = distance_percentile(dist, self.explorer.net)
         return f"Mahalanobis distance {dist:.1f} (beyond {pct:.0f} % of the training shapes)"
 
     def _update_plausibility(self, code) -> None:
