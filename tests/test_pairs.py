@@ -4,7 +4,8 @@ import numpy as np
 
 from napari_cardiac_priors.phantom import make_subject
 from napari_cardiac_priors.phantom.artefacts import LRArtefacts
-from napari_cardiac_priors.training.pairs import apply_motion, hr_affine, phantom_pair, sample_pair
+from napari_cardiac_priors.contract import hr_affine
+from napari_cardiac_priors.training.pairs import apply_motion, phantom_pair, sample_pair
 
 
 def test_hr_affine_centres_factor_slices_on_each_lr_slice():

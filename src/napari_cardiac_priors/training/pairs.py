@@ -19,8 +19,6 @@ import numpy as np
 from ..contract import hr_affine
 from ..volume import Volume
 
-__all__ = ["Pair", "apply_motion", "hr_affine", "phantom_pair", "phantom_pairs", "sample_pair"]
-
 
 @dataclass
 class Pair:
@@ -85,12 +83,11 @@ def phantom_pair(phantom, artefacts, *, crop=(120, 120), factor: int = 5, pathol
 def phantom_pairs(seeds, *, crop=(120, 120), factor: int = 5) -> list[Pair]:
     """ED and ES pairs of the phantom subjects ``seeds`` (pathologies cycling as in the SSLLN recipes)."""
     from ..phantom import PATHOLOGIES, make_subject
+    from ..phantom.artefacts import LRArtefacts
 
     pairs = []
     for i, seed in enumerate(seeds):
         subject = make_subject(int(seed), pathology=PATHOLOGIES[i % len(PATHOLOGIES)], lr=True)
-        from ..phantom.artefacts import LRArtefacts
-
         for phase, ph in subject.items():
             lr = ph.info["lr"]
             art = LRArtefacts(tuple(lr["hr_slices"]), tuple(map(tuple, lr["shifts_mm"])), tuple(lr["zero_slices"]), lr["sigma_mm"])
