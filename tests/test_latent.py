@@ -10,6 +10,7 @@ from napari_cardiac_priors.errors import InputError
 from napari_cardiac_priors.latent import edit_anatomy, load_explorer, transfer_modality
 from napari_cardiac_priors.nn import build
 from napari_cardiac_priors.phantom import make_subject
+from napari_cardiac_priors.volume import Volume
 
 SDNET = {"n_anatomy": 8, "n_z": 8, "n_classes": 4, "size": 64, "base": 4, "film_width": 8, "seg_width": 8, "disc_base": 4}
 
@@ -71,6 +72,22 @@ def test_sdnet_explorer_slice_units_and_edits(tmp_path, ph):
     assert np.array_equal(mixed.anatomy, code.anatomy) and np.array_equal(mixed.z, other.z)
     with pytest.raises(InputError, match="one slice"):
         ex.encode(ph.lr_image)
+
+
+def test_tl_explorer_2d_model_encodes_one_slice(tmp_path, ph):
+    ex = load_explorer(install_tiny_tl(tmp_path, name="tiny-tl-2d", shape=(48, 48), spacing=(2.5, 2.5)))
+    labels = ph.labels
+    mid = labels.spatial_shape[0] // 2
+    shift = np.eye(4)
+    shift[2, 3] = mid
+    one = Volume(labels.array[mid : mid + 1], affine=labels.affine @ shift, kind="labels")
+    code = ex.encode(one)
+    assert code.z.shape == (8,)
+    assert ex.decode(code).shape == one.shape
+    grid = ex.decode_model_grid(code)
+    assert grid.spatial_shape == (1, 48, 48) and np.allclose(grid.spacing[1:], (2.5, 2.5))
+    with pytest.raises(InputError, match="one slice"):
+        ex.encode(labels)
 
 
 def test_load_explorer_refuses_other_models():

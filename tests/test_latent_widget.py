@@ -39,14 +39,19 @@ def test_tl_sliders_decode_live_into_labels(make_napari_viewer, qtbot, tmp_path,
     assert len(widget.sliders) == 8 and "Mahalanobis" in widget._plausibility.value
     qtbot.waitUntil(lambda: widget.output_layer is not None and not widget.decoder.busy, timeout=30000)
     out = widget.output_layer
-    assert out.data.shape == labels.data.shape and np.allclose(out.scale, labels.scale)
+    source = labels.data.copy()
+    assert out.data.shape == (48, 48, 48)  # the model grid, placed in world space (no resampling per move)
+    heart = np.argwhere(np.isin(labels.data, (1, 2, 3))).mean(0)
+    centre = np.asarray(out.data_to_world((np.array(out.data.shape) - 1) / 2.0))
+    np.testing.assert_allclose(centre, labels.data_to_world(heart), atol=1e-3)  # centred on the heart
     done = widget.decoder.completed
     for v in np.linspace(widget.sliders[0].min, widget.sliders[0].max, 10):  # a drag: many moves
         widget.sliders[0].value = float(v)
     qtbot.waitUntil(lambda: not widget.decoder.busy, timeout=30000)
     assert widget.decoder.completed - done < 10  # debounced: fewer decodes than moves
-    expect = widget.explorer.decode(widget.code)
+    expect = widget.explorer.decode_model_grid(widget.code).array
     np.testing.assert_array_equal(out.data, expect)  # the latest value won
+    np.testing.assert_array_equal(labels.data, source)  # the input is untouched
     assert widget.code.z[widget.explorer.order_by_variance()[0]] == pytest.approx(widget.sliders[0].max)
     widget._set_a.clicked.emit()
     widget._set_b.clicked.emit()
@@ -69,7 +74,8 @@ def test_sdnet_anatomy_edits_transfer_and_grid(make_napari_viewer, qtbot, tmp_pa
     assert widget.anatomy_layer.data.shape == (8, 64, 64) and len(widget.sliders) == 8
     assert "channels ->" in widget._status.value
     qtbot.waitUntil(lambda: widget.output_layer is not None and not widget.decoder.busy, timeout=30000)
-    assert widget.output_layer.data.shape == (1, 144, 144)
+    assert widget.output_layer.data.shape == (1, 64, 64)  # the model's slice grid, in world space
+    np.testing.assert_allclose(widget.output_layer.data, widget.explorer.decode_model_grid(widget.code).array)
     c = int(np.argmax(widget.code.anatomy.sum((1, 2))))
     widget._op.value, widget._ch_a.value = "zero", c
     assert widget.apply_channel_op() and widget.anatomy_layer.data[c].sum() == 0

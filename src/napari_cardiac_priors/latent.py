@@ -24,6 +24,10 @@ def tl_grid_labels(labels: Volume, contract: dict) -> Volume:
         raise InputError("the label map holds no LV, MYO or RV: there is no shape to encode")
     size = [int(v) for v in contract["size"]]
     spacing = [float(v) for v in contract["spacing"]]
+    if len(size) == 2:  # a 2D model: one slice, kept at its own thickness
+        if labels.spatial_shape[0] != 1:
+            raise InputError(f"this shape model is 2D: it encodes one slice, got {labels.spatial_shape[0]} (pick one)")
+        size, spacing = [1, *size], [float(labels.spacing[0]), *spacing]
     centre_ijk = heart.mean(axis=0)[::-1]  # (x, y, z) voxel index
     centre = labels.affine @ np.r_[centre_ijk, 1.0]
     axes = labels.affine[:3, :3] / np.linalg.norm(labels.affine[:3, :3], axis=0)
@@ -166,17 +170,25 @@ class TLExplorer(_Explorer):
 
         n = self.net.autoencoder.n_classes
         lab = np.where(array < n, array, 0).astype(np.int64)
+        if len(self.net.autoencoder.shape) == 2:
+            lab = lab.reshape(lab.shape[-2:])
         with torch.inference_mode():
             x = one_hot(torch.from_numpy(lab)[None], n).to(self.model.device)
             return self.net.autoencoder.encode(x)[0].float().cpu().numpy()
 
     def decode_grid(self, code: Code) -> np.ndarray:
-        """The decoded label map on the model's grid (the fast path for sliders)."""
+        """The decoded label map on the model's grid ``(Z, Y, X)``; a 2D model's ``(1, Y, X)``."""
         import torch
 
         with torch.inference_mode():
             z = torch.as_tensor(np.asarray(code.z, np.float32))[None].to(self.model.device)
-            return self.net.autoencoder.decode(z).argmax(1)[0].cpu().numpy().astype(np.uint8)
+            out = self.net.autoencoder.decode(z).argmax(1)[0].cpu().numpy().astype(np.uint8)
+        return out if out.ndim == 3 else out[None]
+
+    def decode_model_grid(self, code: Code) -> Volume:
+        """The decoded label map as a Volume on the model's grid, placed in the encoded map's world
+        space (the sliders' fast path: no resampling back to the source grid)."""
+        return code.grid["model_grid"].with_array(self.decode_grid(code))
 
     def decode(self, code: Code):
         """The label map of ``code`` on the grid of the array that was encoded (nearest neighbour)."""
@@ -267,12 +279,20 @@ class SDNetExplorer(_Explorer):
             z = torch.as_tensor(np.asarray(code.z, np.float32))[None].to(self.model.device)
             return self.net.decoder(a, z)[0, 0].float().cpu().numpy()
 
-    def decode(self, code: Code):
-        """The decoded image on the encoded slice's grid, in its intensity units."""
-        out = self.decode_grid(code)
-        g = code.grid
+    def _units(self, out: np.ndarray, g: dict) -> np.ndarray:
         if "hi" in g:  # the inverse of the 5th-95th percentile -> [-1, 1] normalisation
             out = g["lo"] + (out + 1.0) / 2.0 * (g["hi"] - g["lo"])
+        return out.astype(np.float32)
+
+    def decode_model_grid(self, code: Code) -> Volume:
+        """The decoded image as a 1-slice Volume on the model grid, in the encoded slice's
+        intensity units and world space (the sliders' fast path)."""
+        return code.grid["model_grid"].with_array(self._units(self.decode_grid(code), code.grid)[None])
+
+    def decode(self, code: Code):
+        """The decoded image on the encoded slice's grid, in its intensity units."""
+        g = code.grid
+        out = self._units(self.decode_grid(code), g)
         if g.get("source") is None:
             return out
         # outside the model's field of view there is nothing decoded: the 5th percentile (background)

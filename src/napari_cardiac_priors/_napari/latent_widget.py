@@ -158,7 +158,7 @@ class LatentExplorerWidget(Container):
         k = int(np.clip(self._viewer.dims.current_step[0], 0, vol.spatial_shape[0] - 1))
         m = np.eye(4)
         m[2, 3] = k
-        return type(vol)(vol.array[k : k + 1], affine=vol.affine @ m, kind="image")
+        return type(vol)(vol.array[k : k + 1], affine=vol.affine @ m, kind=vol.kind)
 
     # -- encoding -------------------------------------------------------------------------------
     def encode(self) -> bool:
@@ -178,6 +178,8 @@ class LatentExplorerWidget(Container):
                 vol = layer_to_volume(layer)
                 if vol.kind != "labels":
                     raise InputError("the T-L model encodes a Labels layer; choose one (or segment the image first)")
+                if len(self.explorer.contract["size"]) == 2:  # a 2D shape model: the displayed slice
+                    vol = self._slice_of(layer)
                 self.code = self.explorer.encode(vol)
             else:
                 self.code = self.explorer.encode(self._slice_of(layer))
@@ -206,16 +208,18 @@ class LatentExplorerWidget(Container):
             dims = ex.order_by_variance()[:N_TL_SLIDERS]
             for d in dims:
                 m, s = float(ex.stats["mean"][d]), float(ex.stats["std"][d])
-                slider = FloatSlider(label=f"z{d}", min=m - 2 * s, max=m + 2 * s, step=s / 20 if s > 0 else 0.01,
-                                     value=float(np.clip(self.code.z[d], m - 2 * s, m + 2 * s)))
-                slider.changed.connect(lambda v, d=d: self.set_dim(d, v))
-                self.sliders.append(slider)
+                slider = FloatSlider(label=f"z{d}", min=m - 2 * s, max=m + 2 * s, step=s / 20 if s > 0 else 0.01, value=m)
+                self._add_slider(slider, d)
         else:
             for d in range(ex.n_dims):
-                slider = FloatSlider(label=f"z{d}", min=-3.0, max=3.0, step=0.05, value=float(np.clip(self.code.z[d], -3, 3)))
-                slider.changed.connect(lambda v, d=d: self.set_dim(d, v))
-                self.sliders.append(slider)
+                self._add_slider(FloatSlider(label=f"z{d}", min=-3.0, max=3.0, step=0.05, value=0.0), d)
         self._updating = False
+
+    def _add_slider(self, slider, d: int) -> None:
+        # the slider rounds its bounds: clip the code's value to the bounds it really has
+        slider.value = min(max(float(self.code.z[d]), slider.min), slider.max)  # Python floats: float32 can round past them
+        slider.changed.connect(lambda v, d=d: self.set_dim(d, v))
+        self.sliders.append(slider)
 
     # -- live decoding ------------------------------------------------------------------------------
     def set_dim(self, dim: int, value: float) -> None:
@@ -228,7 +232,7 @@ class LatentExplorerWidget(Container):
         self.decoder.request(self.code)
 
     def _decode(self, code):
-        out = self.explorer.decode(code)
+        out = self.explorer.decode_model_grid(code)  # shown in world space: no resampling per move
         plaus = self.explorer.mahalanobis(code) if self.explorer.kind == "tl" else None
         return out, plaus
 
@@ -241,9 +245,7 @@ class LatentExplorerWidget(Container):
         if error is not None:
             show_error(f"decoding failed: {error}")
             return
-        out, plaus = result
-        src = code.grid["source"]
-        vol = src.with_array(out if out.ndim == 3 else out[None])
+        vol, plaus = result
         if self.output_layer is None or self.output_layer not in self._viewer.layers:
             name = f"{self._source_name} decoded ({self.explorer.kind})"
             self.output_layer = self._viewer.add_layer(Layer.create(*volume_layer_data(vol, name=name)))
@@ -326,7 +328,7 @@ class LatentExplorerWidget(Container):
         self.code = transfer_modality(self.code, other)
         self._updating = True
         for d, slider in enumerate(self.sliders):
-            slider.value = float(np.clip(self.code.z[d], slider.min, slider.max))
+            slider.value = min(max(float(self.code.z[d]), slider.min), slider.max)  # Python floats: float32 can round past them
         self._updating = False
         self.decoder.request(self.code)
         return True

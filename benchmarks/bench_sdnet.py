@@ -1,0 +1,274 @@
+"""Figures of the SDNet / latent-explorer issue: Table 1 analogue (Dice at 100 %, 6 %, 1.5 % labels),
+reconstruction MAE and z variances, the disentanglement check, slider latency in the widget.
+
+Run: ``xvfb-run -a .venv/bin/python benchmarks/bench_sdnet.py [--parts table1,recon,disentangle,latency]``.
+Models come from the registry; a part whose models are missing says so and is skipped.
+Validation slices: every slice of the ACDC validation patients (005, 010, ..., 100; ED and ES),
+resampled to 1.37 mm, 224 x 224, [-1, 1], exactly as in training. Dice is 3D per volume (the
+slices of one phase stacked), averaged over volumes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import time
+
+import numpy as np
+
+FRACTIONS = (("100 %", ""), ("6 %", "-6pc"), ("1.5 %", "-1pc"))
+
+
+def _installed():
+    from napari_cardiac_priors.registry import list_models
+
+    return {e.name for e in list_models()}
+
+
+def _validation_slices():
+    from napari_cardiac_priors.training.recipes import get_recipe
+    from napari_cardiac_priors.training.tasks import make_task
+
+    recipe = get_recipe("sdnet-acdc")
+    return make_task(recipe).load(recipe.val_ids, training=False)
+
+
+def _score(name, slices):
+    from napari_cardiac_priors.inference import load_model
+    from napari_cardiac_priors.training.recipes import get_recipe
+    from napari_cardiac_priors.training.tasks import make_task
+
+    model = load_model(name)
+    return make_task(get_recipe(name)).validate(model.network.float(), slices)
+
+
+def table_one(slices):
+    have = _installed()
+    print("### Table 1 analogue (Dice on the validation patients)\n")
+    print("| labels | model | MYO | LV | RV | mean |")
+    print("|---|---|---|---|---|---|")
+    for label, suffix in FRACTIONS:
+        for family in ("unet-slices-acdc", "sdnet-acdc"):
+            name = family + suffix
+            if name not in have:
+                print(f"| {label} | {name} | not trained | | | |")
+                continue
+            s = _score(name, slices)
+            print(f"| {label} | {name} | {s['dice_MYO']:.3f} | {s['dice_LV']:.3f} | {s['dice_RV']:.3f} | {s['dice_mean']:.3f} |")
+    print()
+
+
+def _encode_all(net, slices, batch=16):
+    import torch
+
+    anat, mus, logvars, recon = [], [], [], []
+    with torch.inference_mode():
+        for i in range(0, len(slices), batch):
+            x = torch.from_numpy(np.stack([s[0] for s in slices[i : i + batch]]))[:, None]
+            a, _, mu, logvar = net.encode(x)
+            anat.append(a.numpy())
+            mus.append(mu.numpy())
+            logvars.append(logvar.numpy())
+            recon.append(net.decoder(a, mu)[:, 0].numpy())
+    return np.concatenate(anat), np.concatenate(mus), np.concatenate(logvars), np.concatenate(recon)
+
+
+def reconstruction(slices, name="sdnet-acdc"):
+    from napari_cardiac_priors.inference import load_model
+
+    if name not in _installed():
+        print(f"(skipped: {name} not installed)\n")
+        return
+    net = load_model(name).network.float().eval()
+    _, mu, logvar, recon = _encode_all(net, slices)
+    images = np.stack([s[0] for s in slices])
+    mae = np.abs(recon - images).mean(axis=(1, 2))
+    print(f"### Reconstruction and z ({name}, {len(slices)} validation slices)\n")
+    print(f"Reconstruction MAE in [-1, 1] units: median {np.median(mae):.4f}, mean {mae.mean():.4f} "
+          f"({100 * mae.mean() / 2:.2f} % of the intensity range)\n")
+    print("| z dim | variance of mu over slices | mean sigma^2 (posterior) | training std (stored) |")
+    print("|---|---|---|---|")
+    std = net.z_std.float().numpy()
+    for d in range(mu.shape[1]):
+        print(f"| {d} | {mu[:, d].var():.4f} | {np.exp(logvar[:, d]).mean():.4f} | {std[d]:.4f} |")
+    print()
+
+
+def disentanglement(slices, name="sdnet-acdc", n=60, values=tuple(np.linspace(-3, 3, 7))):
+    """Traverse each z dimension; re-encode the decoded image; compare anatomy and intensity."""
+    import torch
+
+    from napari_cardiac_priors.inference import load_model
+    from napari_cardiac_priors.metrics import dice
+
+    if name not in _installed():
+        print(f"(skipped: {name} not installed)\n")
+        return
+    net = load_model(name).network.float().eval()
+    rng = np.random.default_rng(0)
+    pick = [slices[i] for i in sorted(rng.choice(len(slices), size=min(n, len(slices)), replace=False))]
+    anat, mu, _, recon = _encode_all(net, pick)
+    dices, changes = [], []
+    with torch.inference_mode():
+        for d in range(mu.shape[1]):
+            for v in values:
+                z = torch.from_numpy(mu.copy())
+                z[:, d] = float(v)
+                out = net.decoder(torch.from_numpy(anat), z)
+                again = net.encode(out)[0].numpy() > 0.5
+                for k in range(len(pick)):
+                    dices.append(dice(again[k], anat[k] > 0.5))
+                changes.append(np.abs(out[:, 0].numpy() - recon).mean(axis=(1, 2)))
+    dices, changes = np.asarray(dices), np.concatenate(changes)
+    print(f"### Disentanglement ({name}: {len(pick)} validation slices x {mu.shape[1]} z dims x {len(values)} values)\n")
+    print(f"Re-encoded anatomy Dice (all 8 channels, binary) with the original: median {np.median(dices):.3f}, "
+          f"mean {dices.mean():.3f}, 5th percentile {np.percentile(dices, 5):.3f} (goal >= 0.95)\n")
+    print(f"Decoded intensity change from the slice's own z (mean |difference|, [-1, 1] units): "
+          f"median {np.median(changes):.4f}, mean {changes.mean():.4f}, max {changes.max():.4f}\n")
+
+
+# -- slider latency in the widget -----------------------------------------------------------------
+def _install_tl2d():
+    """An untrained 2D T-L model (120 x 120 at 1.25 mm) in a scratch user folder: latency depends on
+    the architecture, not the weights; no 2D T-L model is bundled."""
+    import tempfile
+
+    import torch
+
+    from napari_cardiac_priors import registry
+    from napari_cardiac_priors.nn import build
+
+    home = tempfile.mkdtemp()
+    os.environ["CARDIAC_PRIORS_HOME"] = home
+    torch.manual_seed(0)
+    config = {"n_classes": 5, "shape": [120, 120], "code_size": 64}
+    net = build("tl", config)
+    registry.save_weights(net.state_dict(), f"{home}/tl2d.safetensors")
+    registry.add_model(f"{home}/tl2d.safetensors", {
+        "name": "tl-2d-untrained", "version": "0", "task": "shape-prior", "architecture": "tl", "config": config,
+        "input": {"size": [120, 120], "spacing": [1.25, 1.25]}, "license": "CC0-1.0"})
+    return "tl-2d-untrained"
+
+
+def _drag(widget, qapp, moves=40):
+    """Single slider moves, each waited for: ms from the value change until the layer's data changed;
+    then a drag (one move every 16 ms) with the longest event-loop stall measured by a 5 ms timer."""
+    from qtpy.QtCore import QElapsedTimer, QTimer
+
+    slider = widget.sliders[0]
+    lo, hi = slider.min, slider.max
+    lat = []
+    for i in range(moves):
+        before = widget.output_layer.data
+        ticks = widget.decoder.completed
+        t0 = time.perf_counter()
+        slider.value = float(lo + (hi - lo) * ((i * 7) % moves) / (moves - 1))
+        while widget.decoder.busy or widget.decoder.completed == ticks:
+            qapp.processEvents()
+        if widget.output_layer.data is before:
+            continue  # the value did not change the code (no update to time)
+        lat.append(1000 * (time.perf_counter() - t0))
+    gaps, clock = [], QElapsedTimer()
+    clock.start()
+    last = [clock.elapsed()]
+
+    def tick():
+        now = clock.elapsed()
+        gaps.append(now - last[0])
+        last[0] = now
+
+    timer = QTimer()
+    timer.setInterval(5)
+    timer.timeout.connect(tick)
+    timer.start()
+    t_end = time.perf_counter() + 2.0
+    k = 0
+    next_move = time.perf_counter()
+    while time.perf_counter() < t_end:
+        if time.perf_counter() >= next_move:
+            slider.value = float(lo + (hi - lo) * (k % 30) / 29)
+            k += 1
+            next_move += 0.016
+        qapp.processEvents()
+    timer.stop()
+    while widget.decoder.busy:
+        qapp.processEvents()
+    return np.asarray(lat), max(gaps) if gaps else float("nan")
+
+
+def latency():
+    import napari
+    from qtpy.QtWidgets import QApplication
+
+    from napari_cardiac_priors._napari.latent_widget import LatentExplorerWidget
+    from napari_cardiac_priors.phantom import make_subject
+    from napari_cardiac_priors.volume import Volume
+
+    have = _installed()
+    subject = make_subject(9790, lr=True)["ed"]
+    cases = []
+    for name in ("tl-phantom", "tl-acdc"):
+        if name in have:
+            cases.append((name, "3D label volume", "labels", subject.labels))
+    mid = subject.labels.array.shape[0] // 2
+    hr2d = Volume(subject.labels.array[mid : mid + 1], spacing=subject.labels.spacing, kind="labels")
+    if "sdnet-acdc" in have:
+        img = subject.image
+        cases.append(("sdnet-acdc", "224 x 224 slice", "image", Volume(img.array[mid : mid + 1], spacing=img.spacing)))
+    cases.append((_install_tl2d(), "2D label map (120 x 120)", "labels", hr2d))
+    viewer = napari.Viewer(show=True)
+    qapp = QApplication.instance()
+    print("### Slider latency (value change -> layer data updated, in the widget)\n")
+    print("| model | output | decode alone, median ms | latency median ms | latency p95 ms | longest GUI stall while dragging, ms |")
+    print("|---|---|---|---|---|---|")
+    from napari.layers import Layer
+
+    from napari_cardiac_priors._napari.layers import volume_layer_data
+
+    for name, what, kind, vol in cases:
+        viewer.layers.clear()
+        layer = viewer.add_layer(Layer.create(*volume_layer_data(vol, name="input")))
+        widget = LatentExplorerWidget(viewer)
+        dock = viewer.window.add_dock_widget(widget)
+        widget._model.value = name
+        widget._layer.value = layer
+        widget._encode.clicked.emit()
+        while widget.output_layer is None or widget.decoder.busy:
+            qapp.processEvents()
+        decode = []
+        for _ in range(20):
+            t0 = time.perf_counter()
+            widget.explorer.decode_grid(widget.code)
+            decode.append(1000 * (time.perf_counter() - t0))
+        lat, stall = _drag(widget, qapp)
+        print(f"| {name} | {what} | {np.median(decode):.1f} | {np.median(lat):.1f} | {np.percentile(lat, 95):.1f} | {stall:.0f} |")
+        widget.decoder.close()
+        viewer.window.remove_dock_widget(dock)
+    print(f"\n({len(lat)} timed single moves per model, each after the previous result was shown; the debounce "
+          "interval (15 ms) is included. The drag: one move every 16 ms for 2 s.)\n")
+    viewer.close()
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--parts", default="table1,recon,disentangle,latency")
+    args = ap.parse_args()
+    parts = set(args.parts.split(","))
+    import torch
+
+    print(f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, torch {torch.__version__} "
+          f"({torch.get_num_threads()} threads), date {time.strftime('%Y-%m-%d')}\n")
+    slices = _validation_slices() if parts & {"table1", "recon", "disentangle"} else None
+    if "table1" in parts:
+        table_one(slices)
+    if "recon" in parts:
+        reconstruction(slices)
+    if "disentangle" in parts:
+        disentanglement(slices)
+    if "latency" in parts:
+        latency()
+
+
+if __name__ == "__main__":
+    main()
