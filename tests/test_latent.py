@@ -90,6 +90,17 @@ def test_tl_explorer_2d_model_encodes_one_slice(tmp_path, ph):
         ex.encode(labels)
 
 
+def test_explorers_say_what_they_cannot_encode(tmp_path, ph):
+    tl = load_explorer(install_tiny_tl(tmp_path, name="tiny-tl-4", n_classes=4))
+    code = tl.encode(ph.lr_labels)  # the phantom's RV wall (4) is no class of a 4-class model
+    assert any("[4]" in n and "background" in n for n in code.notes)
+    with pytest.raises(InputError, match="no LV, MYO or RV"):
+        tl.encode(np.zeros((4, 32, 32), np.uint8), spacing=(10.0, 1.5, 1.5))
+    sd = load_explorer(_install_tiny_sdnet(tmp_path))
+    with pytest.raises(InputError, match="no contrast"):
+        sd.encode(np.full((64, 64), 7.0, np.float32), spacing=(2.5, 2.5))
+
+
 def test_load_explorer_refuses_other_models():
     with pytest.raises(InputError, match="latent explorer takes T-L or SDNet"):
         load_explorer("sslln-lr-phantom")

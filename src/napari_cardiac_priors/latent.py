@@ -157,6 +157,10 @@ class TLExplorer(_Explorer):
         vol = _as_volume(labels, spacing, "labels")
         grid = tl_grid_labels(vol, self.contract)
         notes = []
+        n = self.net.autoencoder.n_classes
+        unknown = sorted(int(v) for v in np.unique(vol.array) if not 0 <= v < n)
+        if unknown:
+            notes.append(f"label values {unknown} are not among the model's classes 0-{n - 1} and were encoded as background")
         if vol.spatial_shape != grid.spatial_shape or not np.allclose(vol.spacing, grid.spacing):
             notes.append(f"resampled from {vol.spatial_shape} at {tuple(round(s, 3) for s in vol.spacing)} mm to the "
                          f"model's {grid.spatial_shape} grid at {tuple(self.contract['spacing'])} mm")
@@ -262,6 +266,9 @@ class SDNetExplorer(_Explorer):
                          f"{tuple(self.contract['size'])} at {tuple(self.contract['spacing'])} mm")
         a = np.asarray(vol.array, np.float32)
         lo, hi = np.percentile(a, [5, 95])
+        if not hi > lo:
+            raise InputError("the slice has no contrast (constant intensity between its 5th and 95th percentile): "
+                             "nothing to encode; pick a slice through the heart")
         x = resample(vol.with_array(normalise(a, "percentile_5_95_sym")), grid, order=1, cval=-1.0).array
         self.net.eval()
         with torch.inference_mode():
