@@ -86,3 +86,23 @@ def test_sslln_loss_trains_on_a_toy_problem():
         opt.step()
         losses.append(loss.item())
     assert losses[-1] < 0.6 * losses[0]
+
+
+def test_conv3d_takes_onednn_for_one_thin_volume_and_matches_torch():
+    from torch.autograd.profiler import profile
+
+    from napari_cardiac_priors.nn.layers import Conv3d
+
+    torch.manual_seed(0)
+    ours = Conv3d(16, 16, 3, padding=1).eval()
+    ref = torch.nn.Conv3d(16, 16, 3, padding=1).eval()
+    ref.load_state_dict(ours.state_dict())
+    x = torch.randn(1, 16, 12, 40, 40)  # N * C * D * H under PyTorch's threshold: its im2col path
+    with torch.no_grad():
+        with profile() as prof:
+            y = ours(x)
+        names = {e.name for e in prof.function_events}
+        torch.testing.assert_close(y, ref(x), rtol=1e-4, atol=1e-4)
+    assert "aten::mkldnn_convolution" in names and "aten::slow_conv3d_forward" not in names
+    x.requires_grad_(True)  # with gradients: PyTorch's own path, same values
+    torch.testing.assert_close(ours(x), ref(x), rtol=1e-4, atol=1e-4)

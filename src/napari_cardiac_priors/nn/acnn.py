@@ -17,11 +17,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .layers import Conv3d
+
 
 def _block(c_in, c_out, stride=(1, 1, 1)):
     return nn.Sequential(
-        nn.Conv3d(c_in, c_out, 3, stride=stride, padding=1, bias=False), nn.BatchNorm3d(c_out), nn.ReLU(inplace=True),
-        nn.Conv3d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm3d(c_out), nn.ReLU(inplace=True),
+        Conv3d(c_in, c_out, 3, stride=stride, padding=1, bias=False), nn.BatchNorm3d(c_out), nn.ReLU(inplace=True),
+        Conv3d(c_out, c_out, 3, padding=1, bias=False), nn.BatchNorm3d(c_out), nn.ReLU(inplace=True),
     )
 
 
@@ -46,8 +48,8 @@ class ACNN3D(nn.Module):
             c = w
         out = n_classes if task == "segmentation" else 1
         self.head = nn.Sequential(
-            nn.Conv3d(up_channels * len(widths), head_channels, 3, padding=1, bias=False), nn.BatchNorm3d(head_channels),
-            nn.ReLU(inplace=True), nn.Conv3d(head_channels, out, 1),
+            Conv3d(up_channels * len(widths), head_channels, 3, padding=1, bias=False), nn.BatchNorm3d(head_channels),
+            nn.ReLU(inplace=True), Conv3d(head_channels, out, 1),
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -25,12 +25,14 @@ import math
 import torch
 from torch import nn
 
+from .layers import Conv3d
+
 _DECONV = {1: (1, 0), 2: (4, 1), 3: (7, 2)}  # stride -> (kernel, padding): output = stride x input
 
 
 def _layers(dims: int):
     if dims == 3:
-        return nn.Conv3d, nn.ConvTranspose3d, nn.BatchNorm3d
+        return Conv3d, nn.ConvTranspose3d, nn.BatchNorm3d
     if dims == 2:
         return nn.Conv2d, nn.ConvTranspose2d, nn.BatchNorm2d
     raise ValueError(f"dims must be 2 or 3, got {dims}")

@@ -1,0 +1,26 @@
+"""Layers shared by the 3D networks.
+
+:class:`Conv3d` is ``torch.nn.Conv3d`` with one change on the CPU: a single volume evaluated
+without gradients always takes oneDNN. PyTorch picks its convolution kernel from the first
+four dimensions of the input only (``N * C * D * H`` against a fixed threshold), so a thin
+volume such as a 12-slice short-axis stack falls to the im2col path, about 10 times slower
+(measured: 1.6 s against 0.15 s for a 16 -> 16 channel 3 x 3 x 3 convolution on 12 x 96 x 96,
+one thread). Training batches (``N > 1``) already take oneDNN and are left as they are.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+
+class Conv3d(nn.Conv3d):
+    """``nn.Conv3d`` that uses oneDNN for single CPU volumes at inference (same parameters)."""
+
+    def _conv_forward(self, input, weight, bias):
+        if (input.shape[0] == 1 and input.device.type == "cpu" and input.dtype == torch.float32
+                and not torch.is_grad_enabled() and self.padding_mode == "zeros"
+                and not isinstance(self.padding, str) and torch.backends.mkldnn.is_available()):
+            return torch.ops.aten.mkldnn_convolution(input.contiguous(), weight.contiguous(), bias, self.padding,
+                                                     self.stride, self.dilation, self.groups)
+        return super()._conv_forward(input, weight, bias)
