@@ -56,7 +56,8 @@ def test_tl_predictor_stage_leaves_the_autoencoder_unchanged(tmp_path):
 def test_acnn_trains_with_the_tl_prior(tl_run, tmp_path, name):
     base = get_recipe(name)
     config = {**base.config, "widths": [4, 4, 4, 4], "up_channels": 2, "head_channels": 4}
-    recipe = replace(base, train_ids=(11,), val_ids=(13,), val_every=1, epochs=1, config=config,
+    # phantoms 11 and 13 have LR stacks of 9 and 7 slices: one batch of all four cases mixes them
+    recipe = replace(base, train_ids=(11, 13), val_ids=(13,), val_every=1, epochs=1, batch_size=4, config=config,
                      train_options={**base.train_options, "prior": str(tl_run[0]), "crop": [48, 48]})
     events = []
     train(recipe, tmp_path / "run", progress=events.append)
@@ -75,6 +76,17 @@ def _install_run(run, tmp_path, name) -> dict:
     shutil.copy(run / "model.safetensors", tmp_path / f"{name}.safetensors")
     registry.add_model(tmp_path / f"{name}.safetensors", entry)
     return entry
+
+
+def test_stack_slices_pads_after_the_last_slice():
+    from napari_cardiac_priors.training.tasks import _stack_slices
+
+    a, b = np.ones((3, 2, 2), np.float32), np.full((5, 2, 2), 2.0, np.float32)
+    out = _stack_slices([a, b])
+    assert out.shape == (2, 5, 2, 2)
+    np.testing.assert_array_equal(out[0, :3], a)
+    assert not out[0, 3:].any()
+    np.testing.assert_array_equal(out[1], b)
 
 
 def test_pad_probabilities_marks_padding_as_background():

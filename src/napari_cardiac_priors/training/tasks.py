@@ -385,7 +385,7 @@ class ACNNTask(Task):
         for idx in _batches(len(items), self.recipe.batch_size, rng):
             batch = [sample_pair(items[i], rng, motion=bool(opts.get("motion", True)), noise_sd=float(opts.get("noise_sd", 0.02)))
                      for i in idx]
-            lr, labels, hr = (torch.from_numpy(np.stack(v)) for v in zip(*batch))
+            lr, labels, hr = (torch.from_numpy(_stack_slices(v)) for v in zip(*batch))
             yield lr[:, None].to(self.device), labels.long().to(self.device), hr[:, None].to(self.device)
 
     def loss(self, net, batch, stage):
@@ -430,6 +430,14 @@ class ACNNTask(Task):
         if self.recipe.config.get("task", "segmentation") == "segmentation":
             return {"dice_LV": float(s[0]), "dice_MYO": float(s[1]), "score": float(s.mean())}
         return {"mae": float(s[0]), "score": -float(s[0])}
+
+
+def _stack_slices(arrays) -> np.ndarray:
+    """Stack ``(Z, Y, X)`` arrays whose slice counts differ (LR stacks of 8-12 slices and their HR
+    grids): each is padded with zeros after its last slice to the largest count (background:
+    label 0, intensity 0, as outside the stack)."""
+    n = max(a.shape[0] for a in arrays)
+    return np.stack([np.pad(a, ((0, n - a.shape[0]),) + ((0, 0),) * (a.ndim - 1)) for a in arrays])
 
 
 def load_frozen_tl(name, *, device="cpu"):
