@@ -1,7 +1,7 @@
 """Figures of the ACNN issue: Table I and III analogues on held-out phantoms, ACDC ACNN-Seg vs
 U-Net with implausible-result counts, pathology classification from codes, code histograms.
 
-Run: ``.venv/bin/python benchmarks/bench_acnn.py [--phantoms 10] [--parts tableI,tableIII,acdc,classify,hist]``.
+Run: ``.venv/bin/python benchmarks/bench_acnn.py [--phantoms 10] [--parts tableI,tableIII,acdc,classify,hist,conv3d]``.
 Models come from the registry (bundled, or installed with ``cardiac-priors models add``); a
 part whose models are missing says so and is skipped. Held-out phantoms: seeds 9300+ (never
 in a recipe). Distances are 3D in mm on the HR grid.
@@ -221,10 +221,48 @@ def histograms(out="docs/tl_code_histograms.png"):
     print(f"Histograms of 16 randomly chosen dimensions of the {len(codes)} patients' tl-acdc codes (ED and ES codes side by side, {codes.shape[1]} dimensions): `{out}`.\n")
 
 
+def conv3d_speed():
+    """Single-volume inference with the package's Conv3d (oneDNN) against torch.nn.Conv3d's own kernel choice."""
+    import torch
+
+    from napari_cardiac_priors.inference import load_model
+    from napari_cardiac_priors.nn.layers import Conv3d
+
+    cases = []
+    for name in ("tl-acdc", "tl-phantom"):
+        if _have(name):
+            net = load_model(name).network.float().eval()
+            z = torch.zeros(1, net.code_mean.numel())
+            cases.append((f"{name} decoder (code -> {' x '.join(map(str, net.autoencoder.shape))} labels)", net,
+                          lambda net=net, z=z: net.autoencoder.decode(z)))
+    if _have("acnn-sr-phantom"):
+        net = load_model("acnn-sr-phantom").network.float().eval()
+        x = torch.rand(1, 1, 12, 120, 120)
+        cases.append(("acnn-sr-phantom (12 x 120 x 120 stack -> 60 x 120 x 120)", net, lambda net=net, x=x: net(x)))
+    print(f"### Single-volume 3D inference: the package's Conv3d (oneDNN) vs torch.nn.Conv3d ({torch.get_num_threads()} threads)\n")
+    print("| network | torch.nn.Conv3d, median ms | nn.layers.Conv3d, median ms | speed-up |\n|---|---|---|---|")
+    for what, net, run in cases:
+        res = {}
+        for cls in (torch.nn.Conv3d, Conv3d):
+            for m in net.modules():
+                if isinstance(m, torch.nn.Conv3d):
+                    m.__class__ = cls
+            times = []
+            with torch.inference_mode():
+                run()
+                for _ in range(10):
+                    t0 = time.perf_counter()
+                    run()
+                    times.append(1000 * (time.perf_counter() - t0))
+            res[cls] = statistics.median(times)
+        print(f"| {what} | {res[torch.nn.Conv3d]:.0f} | {res[Conv3d]:.0f} | {res[torch.nn.Conv3d] / res[Conv3d]:.1f}x |")
+    print()
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--phantoms", type=int, default=10)
-    ap.add_argument("--parts", default="tableI,tableIII,acdc,classify,hist")
+    ap.add_argument("--parts", default="tableI,tableIII,acdc,classify,hist,conv3d")
     args = ap.parse_args()
     print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, date {time.strftime('%Y-%m-%d')}\n")
     parts = set(args.parts.split(","))
@@ -238,6 +276,8 @@ def main():
         classification()
     if "hist" in parts:
         histograms()
+    if "conv3d" in parts:
+        conv3d_speed()
 
 
 if __name__ == "__main__":
