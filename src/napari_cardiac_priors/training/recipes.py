@@ -198,7 +198,7 @@ SDNET_CITATION = (
     "A. Chartsias et al., Disentangled representation learning in cardiac image analysis, "
     "Medical Image Analysis 58, 101535, 2019"
 )
-_SLICES = dict(data="acdc-slices", train_ids=ACDC_TRAINING, val_ids=ACDC_VALIDATION, batch_size=4, lr=1e-4,
+_SLICES = dict(data="acdc-slices", train_ids=ACDC_TRAINING, val_ids=ACDC_VALIDATION, batch_size=4, lr=1e-4, val_every=1,
                weight_decay=0.0, license=_ACDC["license"], version="1.0")
 _SDNET_CONFIG = {"n_anatomy": 8, "n_z": 8, "n_classes": 4, "size": 224, "base": 16, "film_width": 16, "seg_width": 64,
                  "disc_base": 16}
