@@ -136,3 +136,20 @@ def test_bundled_tl_phantom_round_trips_a_held_out_heart():
     for c, least in ((1, 0.7), (2, 0.4), (3, 0.6)):  # LV, MYO, RV; validation AE Dice .74 / .53 / .74
         assert dice(out == c, labels.array == c) > least
     assert ex.mahalanobis(code) < ex.net.distance_quantiles[-1] * 2  # a heart like the training ones
+
+
+def test_tl_predictor_route_gives_a_heart_from_the_image():
+    """The shipped T-L model's image -> code -> label map route on a held-out phantom image."""
+    from napari_cardiac_priors.metrics import dice
+
+    ex = load_explorer("tl-phantom")
+    ph = make_subject(9755)["ed"]
+    code = ex.encode_image(ph.image)
+    assert "predictor" in code.notes[0]
+    out = ex.decode(code)
+    assert out.shape == ph.labels.shape and out.dtype == np.uint8
+    assert dice(out == 1, ph.labels.array == 1) > 0.6  # validation T-L-only Dice LV .72
+    with pytest.raises(InputError, match="label map"):
+        ex.encode_image(ph.labels)
+    with pytest.raises(InputError, match="empty"):
+        ex.encode_image(np.zeros((8, 32, 32), np.float32), spacing=(10, 2, 2))

@@ -90,15 +90,25 @@ def test_sdnet_anatomy_edits_transfer_and_grid(make_napari_viewer, qtbot, tmp_pa
     assert not [n for n in notes if n[0] == "error"], notes
 
 
-def test_tl_refuses_an_image_layer(make_napari_viewer, tmp_path, ph, notes):
+def test_tl_encodes_an_image_through_its_predictor_and_sdnet_refuses_labels(make_napari_viewer, qtbot, tmp_path, ph, notes):
     from napari_cardiac_priors._napari.latent_widget import LatentExplorerWidget
 
-    tl = install_tiny_tl(tmp_path)
+    tl, sd = install_tiny_tl(tmp_path), _install_tiny_sdnet(tmp_path)
     viewer = make_napari_viewer()
     image = _layer(viewer, ph.lr_image, "lr")
+    labels = _layer(viewer, ph.lr_labels, "seg")
     widget = LatentExplorerWidget(viewer)
     widget._model.value = tl
     widget._layer.value = image
+    assert widget.encode()
+    assert any("predictor" in n[1] for n in notes)
+    qtbot.waitUntil(lambda: widget.output_layer is not None and not widget.decoder.busy, timeout=30000)
+    from napari.layers import Labels
+
+    assert isinstance(widget.output_layer, Labels)  # the decoded shape is a label map
+    widget._model.value = sd
+    widget._layer.value = labels
+    n_layers = len(viewer.layers)
     assert not widget.encode()
-    assert notes[-1][0] == "error" and "Labels layer" in notes[-1][1]
-    assert [layer.name for layer in viewer.layers] == ["lr"]
+    assert notes[-1][0] == "error" and "Image layer" in notes[-1][1]
+    assert len(viewer.layers) == n_layers

@@ -22,20 +22,35 @@ def tl_grid_labels(labels: Volume, contract: dict) -> Volume:
     heart = np.argwhere(np.isin(labels.array, (1, 2, 3)))
     if heart.size == 0:
         raise InputError("the label map holds no LV, MYO or RV: there is no shape to encode")
+    return _tl_grid(labels, contract, heart.mean(axis=0), order=0)
+
+
+def tl_grid_image(image: Volume, contract: dict) -> Volume:
+    """``image`` normalised as the T-L predictor was trained and resampled onto the T-L grid,
+    centred on the image's centre (short-axis stacks are planned about the heart)."""
+    from .contract import normalise
+
+    a = np.asarray(image.array, np.float32)
+    if not np.isfinite(a).all() or not np.ptp(a) > 0:
+        raise InputError("the image is empty or holds NaN/inf voxels: there is nothing to encode")
+    vol = Volume(normalise(a, contract.get("normalisation", "percentile_1_99")), affine=image.affine, kind="image")
+    return _tl_grid(vol, contract, (np.array(image.spatial_shape, float) - 1) / 2.0, order=1)
+
+
+def _tl_grid(vol: Volume, contract: dict, centre_zyx, *, order: int) -> Volume:
     size = [int(v) for v in contract["size"]]
     spacing = [float(v) for v in contract["spacing"]]
     if len(size) == 2:  # a 2D model: one slice, kept at its own thickness
-        if labels.spatial_shape[0] != 1:
-            raise InputError(f"this shape model is 2D: it encodes one slice, got {labels.spatial_shape[0]} (pick one)")
-        size, spacing = [1, *size], [float(labels.spacing[0]), *spacing]
-    centre_ijk = heart.mean(axis=0)[::-1]  # (x, y, z) voxel index
-    centre = labels.affine @ np.r_[centre_ijk, 1.0]
-    axes = labels.affine[:3, :3] / np.linalg.norm(labels.affine[:3, :3], axis=0)
+        if vol.spatial_shape[0] != 1:
+            raise InputError(f"this shape model is 2D: it encodes one slice, got {vol.spatial_shape[0]} (pick one)")
+        size, spacing = [1, *size], [float(vol.spacing[0]), *spacing]
+    centre = vol.affine @ np.r_[np.asarray(centre_zyx, float)[::-1], 1.0]  # (x, y, z) voxel index -> world
+    axes = vol.affine[:3, :3] / np.linalg.norm(vol.affine[:3, :3], axis=0)
     affine = np.eye(4)
     affine[:3, :3] = axes * np.array(spacing[::-1])  # columns x, y, z
     half = (np.array(size[::-1], float) - 1) / 2.0
     affine[:3, 3] = centre[:3] - affine[:3, :3] @ half
-    return resample(labels, affine=affine, shape=tuple(size), order=0)
+    return resample(vol, affine=affine, shape=tuple(size), order=order)
 
 
 def encode_labels(model, labels: Volume) -> np.ndarray:
@@ -167,6 +182,24 @@ class TLExplorer(_Explorer):
         z = self._encode_grid(grid.array)
         return Code(z, None, {"source": vol, "model_grid": grid, "squeeze": np.ndim(getattr(labels, "array", labels)) == 2}, notes)
 
+    def encode_image(self, image, *, spacing=None) -> Code:
+        """An intensity image -> the code the T-L predictor gives it (no segmentation needed).
+
+        The image is resampled onto the model grid centred on its own centre, so the heart
+        should lie near the middle of the field of view (as in planned short-axis stacks)."""
+        import torch
+
+        vol = _as_volume(image, spacing, "image")
+        if vol.kind == "labels":
+            raise InputError("this is a label map: encode it with encode(), the predictor takes intensity images")
+        grid = tl_grid_image(vol, self.contract)
+        x = grid.array if len(self.net.predictor.shape) == 3 else grid.array[0]
+        with torch.inference_mode():
+            z = self.net.predictor(torch.from_numpy(np.ascontiguousarray(x))[None, None].to(self.model.device))
+        notes = ["code predicted from the image by the T-L predictor (the model's image-to-shape route)"]
+        squeeze = np.ndim(getattr(image, "array", image)) == 2
+        return Code(z[0].float().cpu().numpy(), None, {"source": vol, "model_grid": grid, "squeeze": squeeze}, notes)
+
     def _encode_grid(self, array) -> np.ndarray:
         import torch
 
@@ -192,7 +225,7 @@ class TLExplorer(_Explorer):
     def decode_model_grid(self, code: Code) -> Volume:
         """The decoded label map as a Volume on the model's grid, placed in the encoded map's world
         space (the sliders' fast path: no resampling back to the source grid)."""
-        return code.grid["model_grid"].with_array(self.decode_grid(code))
+        return code.grid["model_grid"].with_array(self.decode_grid(code), kind="labels")
 
     def decode(self, code: Code):
         """The label map of ``code`` on the grid of the array that was encoded (nearest neighbour)."""
@@ -200,7 +233,7 @@ class TLExplorer(_Explorer):
         src, grid = code.grid.get("source"), code.grid.get("model_grid")
         if src is None:
             return out
-        back = resample(grid.with_array(out), src, order=0).array
+        back = resample(grid.with_array(out, kind="labels"), src, order=0).array
         return back[0] if code.grid.get("squeeze") else back
 
     def order_by_variance(self) -> list[int]:

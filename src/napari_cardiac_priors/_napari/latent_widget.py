@@ -174,14 +174,15 @@ class LatentExplorerWidget(Container):
         try:
             self.explorer = load_explorer(self._model.value)
             layer = self._layer.value
+            vol = layer_to_volume(layer)
             if self.explorer.kind == "tl":
-                vol = layer_to_volume(layer)
-                if vol.kind != "labels":
-                    raise InputError("the T-L model encodes a Labels layer; choose one (or segment the image first)")
                 if len(self.explorer.contract["size"]) == 2:  # a 2D shape model: the displayed slice
                     vol = self._slice_of(layer)
-                self.code = self.explorer.encode(vol)
+                # a Labels layer is encoded; an image goes through the T-L predictor
+                self.code = self.explorer.encode(vol) if vol.kind == "labels" else self.explorer.encode_image(vol)
             else:
+                if vol.kind == "labels":
+                    raise InputError("an SDNet model encodes an image slice: choose an Image layer")
                 self.code = self.explorer.encode(self._slice_of(layer))
         except (InputError, ValueError) as e:
             show_error(str(e))
