@@ -218,7 +218,7 @@ for _frac, _k in (("", None), ("-6pc", 5), ("-1pc", 1)):
                     + (f"; labels from {_k} of the 80 training patients" if _k else "; all labels"),
         architecture="unet2d", config={"n_slices": 1, "n_classes": 4, "base": 16, "depth": 4}, input=_SDNET_INPUT,
         epochs=30, train_options={**_SLICE_OPTIONS, "labelled_subjects": _k},
-        citation=f"ACDC: {ACDC_CITATION}", **_SLICES)
+        citation=f"ACDC: {ACDC_CITATION}", **{**_SLICES, "val_every": 5})  # short epochs: validate every 5
 
 
 def get_recipe(name: str) -> Recipe:
