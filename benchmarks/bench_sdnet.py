@@ -95,7 +95,7 @@ def reconstruction(slices, name="sdnet-acdc"):
     print()
 
 
-def disentanglement(slices, name="sdnet-acdc", n=60, values=tuple(np.linspace(-3, 3, 7))):
+def disentanglement(slices, name="sdnet-acdc", n=24, values=tuple(np.linspace(-3, 3, 7))):
     """Traverse each z dimension; re-encode the decoded image; compare anatomy and intensity."""
     import torch
 
