@@ -41,6 +41,8 @@ benchmarks: $(STAMP)   ## every figure of BENCHMARKS.md (long: hours on 2 cores)
 	$(BIN)/python benchmarks/bench_sslln.py
 	$(BIN)/python benchmarks/bench_refine.py
 	$(BIN)/python benchmarks/bench_batch.py
+	$(BIN)/python benchmarks/bench_acnn.py
+	xvfb-run -a $(BIN)/python benchmarks/bench_sdnet.py
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache

@@ -1,7 +1,7 @@
 """Figures of the ACNN issue: Table I and III analogues on held-out phantoms, ACDC ACNN-Seg vs
 U-Net with implausible-result counts, pathology classification from codes, code histograms.
 
-Run: ``.venv/bin/python benchmarks/bench_acnn.py [--phantoms 10] [--parts tableI,tableIII,acdc,classify,hist,conv3d]``.
+Run: ``.venv/bin/python benchmarks/bench_acnn.py [--phantoms 10] [--parts tableI,tableIII,srtime,acdc,classify,hist,conv3d]``.
 Models come from the registry (bundled, or installed with ``cardiac-priors models add``); a
 part whose models are missing says so and is skipped. Held-out phantoms: seeds 9300+ (never
 in a recipe). Distances are 3D in mm on the HR grid.
@@ -131,19 +131,45 @@ def table_three(n):
         res["B-spline (SimpleITK)"].append(_ssim(np.clip(_bspline(lr, p.hr_image.shape), 0, 1), p.hr_image))
         for k, m in models.items():
             res[k].append(_ssim(np.clip(_predict(m, lr)[0], 0, 1), p.hr_image))
-    m = models["ACNN-SR (acnn-sr-phantom)"]
-    stack = np.random.default_rng(0).random((12, 120, 120)).astype(np.float32)
-    times = []
-    for _ in range(11):
-        t0 = time.perf_counter()
-        _predict(m, stack)
-        times.append(time.perf_counter() - t0)
     print(f"### Table III analogue: SSIM against the HR truth, {n} held-out phantoms x ED/ES (LR stacks with motion)\n")
     print("| method | SSIM |\n|---|---|")
     for k, v in res.items():
         print(f"| {k} | {_ms(v)} |")
-    print(f"\nACNN-SR inference per 120 x 120 x 12 stack on this CPU ({torch.get_num_threads()} threads): "
-          f"median of 10 {statistics.median(times[1:]):.2f} s (first call {times[0]:.2f} s).\n")
+    print()
+
+
+def sr_timing():
+    """ACNN-SR network time per 12 x 120 x 120 stack (median of 10 after one warm-up call), with the
+    linear and B-spline upsampling of the same stack measured in the same run as baselines."""
+    import torch
+
+    from napari_cardiac_priors.inference import load_model
+
+    if not _have("acnn-sr-phantom"):
+        return
+    m = load_model("acnn-sr-phantom")
+    stack = np.random.default_rng(0).random((12, 120, 120)).astype(np.float32)
+    hr_shape = (60, 120, 120)
+    methods = {
+        "ACNN-SR network": lambda: _predict(m, stack),
+        "linear (torch trilinear)": lambda: torch.nn.functional.interpolate(
+            torch.from_numpy(stack)[None, None], size=hr_shape, mode="trilinear", align_corners=False),
+        "B-spline (SimpleITK)": lambda: _bspline(stack, hr_shape),
+    }
+    print(f"### ACNN-SR inference time per 12 x 120 x 120 stack ({torch.get_num_threads()} threads)\n")
+    print("| method | median of 10 (s) | first call (s) | ratio to ACNN-SR |\n|---|---|---|---|")
+    medians = {}
+    for name, fn in methods.items():
+        times = []
+        for _ in range(11):
+            t0 = time.perf_counter()
+            fn()
+            times.append(time.perf_counter() - t0)
+        medians[name] = (statistics.median(times[1:]), times[0])
+    ref = medians["ACNN-SR network"][0]
+    for name, (med, first) in medians.items():
+        print(f"| {name} | {med:.3f} | {first:.3f} | {med / ref:.2f} |")
+    print()
 
 
 def acdc_table():
@@ -265,12 +291,14 @@ def conv3d_speed():
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--phantoms", type=int, default=10)
-    ap.add_argument("--parts", default="tableI,tableIII,acdc,classify,hist,conv3d")
+    ap.add_argument("--parts", default="tableI,tableIII,srtime,acdc,classify,hist,conv3d")
     args = ap.parse_args()
     print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, date {time.strftime('%Y-%m-%d')}\n")
     parts = set(args.parts.split(","))
     if "tableI" in parts:
         table_one(args.phantoms)
+    if "srtime" in parts:
+        sr_timing()
     if "tableIII" in parts:
         table_three(args.phantoms)
     if "acdc" in parts:

@@ -55,3 +55,26 @@ def test_slice_models_train_and_store_statistics(acdc_root, tmp_path, name):
         assert "reconstruction_mae" in rec["val"]
     data = [e for e in events if e["event"] == "data"][0]
     assert data["train"] > 0
+
+
+def test_adversarial_warmup_leaves_the_critic_out():
+    from napari_cardiac_priors.nn import build
+
+    recipe = replace(get_recipe("sdnet-acdc"), config=SMALL,
+                     train_options={**OPTS, "adversarial_from_epoch": 2})
+    task = SliceTask(recipe, "cpu")
+    assert [task.stage(e) for e in range(4)] == ["warmup", "warmup", "train", "train"]
+    assert SliceTask(get_recipe("sdnet-acdc"), "cpu").stage(0) == "train"  # the paper's schedule by default
+    torch.manual_seed(0)
+    net = build("sdnet", SMALL)
+    image = torch.rand(2, 1, 64, 64) * 2 - 1
+    labels = torch.zeros(2, 64, 64, dtype=torch.long)
+    labels[:, 20:40, 20:40] = 1
+    batch = (image, labels, torch.tensor([True, True]))
+    for stage, critic_learns in (("warmup", False), ("train", True)):
+        net.zero_grad(set_to_none=True)
+        torch.manual_seed(1)
+        task.loss(net, batch, stage).backward()
+        grads = [p.grad for p in net.discriminator.parameters()]
+        assert any(g is not None and g.abs().sum() > 0 for g in grads) == critic_learns
+        assert all(p.grad is not None for p in net.segmentor.parameters())

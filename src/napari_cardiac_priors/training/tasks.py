@@ -494,8 +494,14 @@ class SliceTask(Task):
 
     ``train_options``: ``labelled_subjects`` (None: all; k: the first k training patients of a
     seeded permutation keep their labels, the others only their images), ``rotation_deg``
-    (augmentation: uniform rotation in +- that, the paper's 90), ``size``, ``spacing``.
+    (augmentation: uniform rotation in +- that, the paper's 90), ``size``, ``spacing``,
+    ``adversarial_from_epoch`` (SDNet: the mask critic and its loss term join from this 0-based
+    epoch on; the epochs before are stage ``"warmup"``; default 0, the paper's schedule).
     """
+
+    def stage(self, epoch):
+        start = int(self.recipe.train_options.get("adversarial_from_epoch") or 0)
+        return "warmup" if self.recipe.architecture == "sdnet" and epoch < start else "train"
 
     def _patients(self, ids):
         from ..io.acdc import default_root
@@ -562,6 +568,8 @@ class SliceTask(Task):
         seg = out["segmentation"]
         if labelled.any():
             loss = loss + w["dice"] * soft_dice_loss(seg[labelled], labels[labelled])
+        if stage == "warmup":
+            return loss
         # LSGAN on masks: the critic learns real (labelled) vs predicted masks; the generator
         # term sees the critic's parameters detached, so one backward pass trains both sides
         disc = net.discriminator
