@@ -64,7 +64,10 @@ def test_adversarial_warmup_leaves_the_critic_out():
                      train_options={**OPTS, "adversarial_from_epoch": 2})
     task = SliceTask(recipe, "cpu")
     assert [task.stage(e) for e in range(4)] == ["warmup", "warmup", "train", "train"]
-    assert SliceTask(get_recipe("sdnet-acdc"), "cpu").stage(0) == "train"  # the paper's schedule by default
+    paper = replace(recipe, train_options=OPTS)  # without the option: the critic from the first epoch
+    assert SliceTask(paper, "cpu").stage(0) == "train"
+    assert SliceTask(get_recipe("sdnet-acdc"), "cpu").stage(9) == "warmup"  # the bundled recipe's choice
+    assert SliceTask(get_recipe("unet-slices-acdc"), "cpu").stage(0) == "train"
     torch.manual_seed(0)
     net = build("sdnet", SMALL)
     image = torch.rand(2, 1, 64, 64) * 2 - 1
