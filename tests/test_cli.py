@@ -164,6 +164,38 @@ def test_train_and_resume(tmp_path):
     assert [e["epoch"] for e in events if e["event"] == "epoch"] == [3]
 
 
+def test_train_continues_from_an_installed_model(tmp_path, capsys):
+    """--init: a run installed as a model (no checkpoint kept) is continued from its weights and epoch."""
+    import json
+    from dataclasses import replace
+
+    from napari_cardiac_priors import registry
+    from napari_cardiac_priors.errors import InputError
+    from napari_cardiac_priors.training.loop import train
+    from napari_cardiac_priors.training.recipes import get_recipe
+
+    recipe = replace(get_recipe("sslln-lr-phantom"), train_ids=(1, 2), val_ids=(3,), val_every=1, epochs=1)
+    train(recipe, tmp_path / "first")
+    entry = json.loads((tmp_path / "first" / "manifest_entry.json").read_text())
+    registry.add_model(tmp_path / "first" / "model.safetensors", {**entry, "name": "lr-first"})
+    events = []
+    train(recipe, tmp_path / "second", epochs=2, init="lr-first", progress=events.append)
+    assert [e["epoch"] for e in events if e["event"] == "epoch"] == [2]  # the epoch count goes on
+    import torch
+
+    from napari_cardiac_priors.nn import build
+    from napari_cardiac_priors.training.loop import _init_from
+
+    net = build(recipe.architecture, recipe.config)
+    assert _init_from(net, "lr-first", recipe, device="cpu") == (1, entry["training"]["validation"]["score"])
+    stored = registry.load_state_dict("lr-first")
+    assert all(torch.equal(v, stored[k].float()) for k, v in net.state_dict().items() if v.is_floating_point())
+    with pytest.raises(InputError, match="not trained from recipe 'tl-acdc'"):
+        train(get_recipe("tl-acdc"), tmp_path / "third", init="lr-first")
+    code, out, err = run(capsys, "train", "sslln-acdc", "--init", "nope", "--out", tmp_path / "x")
+    assert code == 2 and "unknown model 'nope'" in err
+
+
 def test_refine_and_atlas_commands(capsys, tmp_path):
     from napari_cardiac_priors.io import write_landmarks
     from napari_cardiac_priors.phantom import make_subject

@@ -96,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     tr.add_argument("--out", help="output folder (default training_runs/RECIPE)")
     tr.add_argument("--epochs", type=int, help="number of epochs (default: the recipe's)")
     tr.add_argument("--resume", action="store_true", help="continue from the checkpoint in --out")
+    tr.add_argument("--init", metavar="MODEL", help="continue from an installed model of the same recipe "
+                    "(its weights and epoch count; for machines that kept no checkpoint)")
     tr.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
 
     ev = sub.add_parser("evaluate", help="Dice, HD95 and surface distance of predictions against references")
@@ -355,7 +357,7 @@ def _train(args) -> int:
     def progress(info):
         print(format_progress(info), flush=True)
 
-    weights = train(recipe, out, data_root=args.data, epochs=args.epochs, resume=args.resume,
+    weights = train(recipe, out, data_root=args.data, epochs=args.epochs, resume=args.resume, init=args.init,
                     device=resolve_device(args.device), progress=progress)
     print(f"model written to {weights}; its manifest entry to {weights.parent / 'manifest_entry.json'}")
     return 0

@@ -66,12 +66,17 @@ def learning_rate(recipe: Recipe, epoch: int, epochs: int) -> float:
 
 
 def train(recipe: Recipe, out_dir, *, data_root=None, epochs: int | None = None, resume: bool = False,
-          device: str = "cpu", progress=None, max_train_cases: int | None = None) -> Path:
+          init: str | None = None, device: str = "cpu", progress=None, max_train_cases: int | None = None) -> Path:
     """Train ``recipe`` into ``out_dir``; returns the path of ``model.safetensors``.
 
     The model family's :class:`~.tasks.Task` supplies data, batches, the loss of each training
     stage and validation; this loop owns the optimiser, the learning-rate schedule,
     checkpoints, resume and the saved weights (those with the best validation score).
+
+    ``init`` names a registry model trained from the same recipe (a bundled one, say): training
+    continues from its weights and its epoch count (``training.epochs_trained``), with a new
+    optimiser, and its validation score is the one to beat. This carries a long training across
+    machines that keep no checkpoint; ``resume`` (the checkpoint in ``out_dir``) wins when both apply.
     """
     import torch
 
@@ -100,8 +105,12 @@ def train(recipe: Recipe, out_dir, *, data_root=None, epochs: int | None = None,
         best = float(state["best"])
         rng = np.random.default_rng(np.random.SeedSequence([recipe.seed, start]))
         torch.manual_seed(recipe.seed + start)
-    elif resume:
+    elif resume and not init:
         raise FileNotFoundError(f"{ckpt}: no checkpoint to resume from")
+    elif init:
+        start, best = _init_from(net, init, recipe, device=device)
+        rng = np.random.default_rng(np.random.SeedSequence([recipe.seed, start]))
+        torch.manual_seed(recipe.seed + start)
 
     def save(path_net, record):
         save_weights({k: v.half() if v.is_floating_point() and not k.startswith(FLOAT32_BUFFERS) else v
@@ -155,6 +164,20 @@ def train(recipe: Recipe, out_dir, *, data_root=None, epochs: int | None = None,
     if task.finish(net, items) or not val_items:
         save(net, final)
     return out / "model.safetensors"
+
+
+def _init_from(net, name: str, recipe: Recipe, *, device) -> tuple[int, float]:
+    """Load the registry model ``name`` into ``net``: ``(epochs it was trained, its validation score)``."""
+    from ..errors import InputError
+    from ..registry import get_model, load_state_dict
+
+    entry = get_model(name)
+    if entry.training.get("recipe") != recipe.name or entry.config != recipe.config:
+        raise InputError(f"model {name!r} was not trained from recipe {recipe.name!r} with its configuration; "
+                         "--init continues a training of the same recipe")
+    net.load_state_dict({k: v.float() for k, v in load_state_dict(entry, device=str(device)).items()})
+    score = entry.training.get("validation", {}).get("score")
+    return int(entry.training.get("epochs_trained") or 0), float(score) if score is not None else -float("inf")
 
 
 def _write_entry(recipe: Recipe, out: Path, record: dict) -> None:
