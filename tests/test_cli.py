@@ -166,12 +166,14 @@ def test_train_and_resume(tmp_path):
 
 def test_train_continues_from_an_installed_model(tmp_path, capsys):
     """--init: a run installed as a model (no checkpoint kept) is continued from its weights and epoch."""
-    import json
     from dataclasses import replace
+
+    import torch
 
     from napari_cardiac_priors import registry
     from napari_cardiac_priors.errors import InputError
-    from napari_cardiac_priors.training.loop import train
+    from napari_cardiac_priors.nn import build
+    from napari_cardiac_priors.training.loop import _init_from, train
     from napari_cardiac_priors.training.recipes import get_recipe
 
     recipe = replace(get_recipe("sslln-lr-phantom"), train_ids=(1, 2), val_ids=(3,), val_every=1, epochs=1)
@@ -181,11 +183,6 @@ def test_train_continues_from_an_installed_model(tmp_path, capsys):
     events = []
     train(recipe, tmp_path / "second", epochs=2, init="lr-first", progress=events.append)
     assert [e["epoch"] for e in events if e["event"] == "epoch"] == [2]  # the epoch count goes on
-    import torch
-
-    from napari_cardiac_priors.nn import build
-    from napari_cardiac_priors.training.loop import _init_from
-
     net = build(recipe.architecture, recipe.config)
     assert _init_from(net, "lr-first", recipe, device="cpu") == (1, entry["training"]["validation"]["score"])
     stored = registry.load_state_dict("lr-first")

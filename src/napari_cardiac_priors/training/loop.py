@@ -103,12 +103,11 @@ def train(recipe: Recipe, out_dir, *, data_root=None, epochs: int | None = None,
         start = int(state["epoch"])
         history = json.loads(state["history"])
         best = float(state["best"])
-        rng = np.random.default_rng(np.random.SeedSequence([recipe.seed, start]))
-        torch.manual_seed(recipe.seed + start)
     elif resume and not init:
         raise FileNotFoundError(f"{ckpt}: no checkpoint to resume from")
     elif init:
         start, best = _init_from(net, init, recipe, device=device)
+    if start:  # a continued run draws its own reproducible sequence from where it starts
         rng = np.random.default_rng(np.random.SeedSequence([recipe.seed, start]))
         torch.manual_seed(recipe.seed + start)
 
