@@ -33,6 +33,21 @@ def test_labelled_subjects_are_a_seeded_subset():
     assert SliceTask(get_recipe("sdnet-acdc"), "cpu").labelled_ids() == set(get_recipe("sdnet-acdc").train_ids)
 
 
+def test_every_semi_supervised_sdnet_batch_holds_a_labelled_slice():
+    # 2 labelled slices among 40: plain shuffling would leave most batches of 4 without one
+    items = [(np.full((8, 8), float(i), np.float32), np.zeros((8, 8), np.int64), i in (7, 30)) for i in range(40)]
+    recipe = replace(get_recipe("sdnet-acdc-1pc"), train_options={"rotation_deg": 0.0})
+    batches = list(SliceTask(recipe, "cpu").batches(items, np.random.default_rng(0)))
+    assert len(batches) == 10 and all(int(flags.sum()) >= 1 for _, _, flags in batches)
+    seen = {int(img[b, 0, 0, 0]) for img, _, flags in batches for b in np.flatnonzero(flags.numpy())}
+    assert seen == {7, 30}  # the labelled slices are used in turn, not only the first
+    for img, _, flags in batches:  # the flag travels with its own slice
+        assert all(bool(f) == (int(v) in (7, 30)) for v, f in zip(img[:, 0, 0, 0], flags))
+    recipe_all = replace(recipe, train_options={"rotation_deg": 0.0, "labelled_per_batch": 0})
+    plain = list(SliceTask(recipe_all, "cpu").batches(items, np.random.default_rng(0)))
+    assert sum(int(flags.sum()) for _, _, flags in plain) == 2  # option 0: plain shuffling
+
+
 @pytest.mark.parametrize("name", ["sdnet-acdc-1pc", "unet-slices-acdc-1pc"])
 def test_slice_models_train_and_store_statistics(acdc_root, tmp_path, name):
     base = get_recipe(name)

@@ -496,7 +496,11 @@ class SliceTask(Task):
     seeded permutation keep their labels, the others only their images), ``rotation_deg``
     (augmentation: uniform rotation in +- that, the paper's 90), ``size``, ``spacing``,
     ``adversarial_from_epoch`` (SDNet: the mask critic and its loss term join from this 0-based
-    epoch on; the epochs before are stage ``"warmup"``; default 0, the paper's schedule).
+    epoch on; the epochs before are stage ``"warmup"``; default 0, the paper's schedule),
+    ``labelled_per_batch`` (SDNet with some labels withheld: a batch without a labelled slice
+    gets this many, drawn in turn from the labelled slices, in place of unlabelled ones; default
+    1. With one labelled subject in 80, plain shuffling puts a labelled slice in 1 batch of 20
+    and the Dice term would hardly ever speak).
     """
 
     def stage(self, epoch):
@@ -536,7 +540,20 @@ class SliceTask(Task):
         from scipy import ndimage
 
         max_rot = float(self.recipe.train_options.get("rotation_deg", 90.0))
+        with_labels = np.flatnonzero([it[2] for it in items])
+        k = int(self.recipe.train_options.get("labelled_per_batch", 1))
+        if self.recipe.architecture != "sdnet" or len(with_labels) in (0, len(items)):
+            k = 0
+        turn = iter(())
         for idx in _batches(len(items), self.recipe.batch_size, rng):
+            if k and not any(items[i][2] for i in idx):
+                idx = idx.copy()
+                for j in range(min(k, len(idx))):
+                    nxt = next(turn, None)
+                    if nxt is None:
+                        turn = iter(rng.permutation(with_labels))
+                        nxt = next(turn)
+                    idx[j] = nxt
             imgs, labs, flags = [], [], []
             for i in idx:
                 img, lab, labelled = items[i]
