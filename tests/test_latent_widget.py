@@ -23,6 +23,33 @@ def _layer(viewer, volume, name):
     return viewer.add_layer(Layer.create(*volume_layer_data(volume, name=name)))
 
 
+def test_latest_decoder_starts_an_isolated_request_at_once_and_groups_a_burst(qtbot):
+    import threading
+
+    from qtpy.QtWidgets import QWidget
+
+    from napari_cardiac_priors._napari.latent_widget import LatestDecoder
+
+    gate, seen, shown = threading.Event(), [], []
+
+    def decode(code):
+        gate.wait(10)
+        seen.append(code)
+        return code * 10
+
+    owner = QWidget()
+    dec = LatestDecoder(decode, lambda out, code, err: shown.append((out, code, err)), debounce_ms=15, parent=owner)
+    dec.request(1)
+    assert dec._running  # no debounce wait for a move that finds the decoder idle
+    for v in (2, 3, 4, 5):  # a burst while the first decode runs
+        dec.request(v)
+    gate.set()
+    qtbot.waitUntil(lambda: not dec.busy, timeout=10000)
+    assert seen == [1, 5]  # the burst became one decode of its newest value
+    assert shown == [(50, 5, None)]  # and only the newest result was shown
+    dec.close()
+
+
 def test_tl_sliders_decode_live_into_labels(make_napari_viewer, qtbot, tmp_path, ph, notes):
     from napari_cardiac_priors._napari.latent_widget import LatentExplorerWidget
 

@@ -25,7 +25,9 @@ class LatestDecoder:
     """Decode in a thread worker; while one decode runs, only the newest request waits.
 
     ``request(code)`` never blocks. ``on_result(output, code)`` runs in the GUI thread.
-    ``debounce_ms`` groups a burst of slider moves into one request.
+    A request that finds the decoder idle starts at once (an isolated slider move waits for
+    nothing); the requests of the next ``debounce_ms`` and those made while a decode runs are
+    grouped, and only the newest of them is decoded when both are over.
     """
 
     def __init__(self, decode, on_result, *, debounce_ms: int = 15, parent=None):
@@ -43,7 +45,9 @@ class LatestDecoder:
 
     def request(self, code) -> None:
         self._pending = code
-        self._timer.start()
+        if not self._running and not self._timer.isActive():
+            self._start()  # leading edge
+            self._timer.start()
 
     def close(self) -> None:
         """Stop the timer and drop a waiting request (a running decode finishes unseen)."""
@@ -80,7 +84,7 @@ class LatestDecoder:
         result, code, error = out
         if self._pending is None:  # only the newest result reaches the layer
             self._on_result(result, code, error)
-        else:
+        elif not self._timer.isActive():  # else the timer starts the newest request
             self._start()
 
 
