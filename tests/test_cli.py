@@ -243,3 +243,57 @@ def test_train_progress_lines_for_every_model_family():
     assert format_progress(seg) == "epoch 5: loss 0.2500 (20 s), validation Dice 0.810"
     assert format_progress(tl) == "epoch 5 [ae]: loss 0.2000 (13 s), validation score 0.700"
     assert format_progress({"event": "epoch", "epoch": 1, "loss": 1.0, "seconds": 1}) == "epoch 1: loss 1.0000 (1 s)"
+
+
+def test_latent_command_for_tl_and_sdnet(capsys, tmp_path):
+    import imageio.v3 as iio
+    from helpers import install_tiny_tl
+    from test_latent import _install_tiny_sdnet
+
+    from napari_cardiac_priors.latent import load_explorer
+    from napari_cardiac_priors.phantom import make_subject
+
+    ph = make_subject(6, pathology="NOR", lr=True)["ed"]
+    write_volume(ph.lr_labels, tmp_path / "seg.nii.gz")
+    write_volume(ph.lr_image, tmp_path / "img.nii.gz")
+    write_volume(ph.lr_labels.with_array(np.zeros(ph.lr_labels.shape, np.uint8)), tmp_path / "empty.nii.gz")
+    tl, sd = install_tiny_tl(tmp_path), _install_tiny_sdnet(tmp_path)
+    out = tmp_path / "out"
+
+    code, text, err = run(capsys, "latent", tmp_path / "seg.nii.gz", tmp_path / "empty.nii.gz", "--model", tl, "--out", out, "--device", "cpu")
+    assert code == 2 and "empty.nii.gz" in err and "no LV, MYO or RV" in err and len(err.strip().splitlines()) == 1
+    assert not list(out.glob("empty_*"))  # nothing written for the bad input
+    ex = load_explorer(tl)
+    labels = read_volume(tmp_path / "seg.nii.gz", kind="labels")
+    expect = ex.encode(labels)
+    info = json.loads((out / "seg_code.json").read_text())
+    np.testing.assert_allclose(info["z"], expect.z, atol=1e-5)
+    assert info["kind"] == "tl" and info["distance"] == pytest.approx(ex.mahalanobis(expect), rel=1e-4)
+    decoded = read_volume(out / "seg_decoded.nii.gz")
+    assert decoded.kind == "labels" and decoded.shape == labels.shape
+    np.testing.assert_allclose(decoded.affine, labels.affine, atol=1e-5)
+    np.testing.assert_array_equal(decoded.array, ex.decode(expect))
+    assert iio.imread(out / "seg_traversal.png").shape == (8 * 48, 9 * 48)  # 8 rows x (7 values + r + difference)
+    assert "Mahalanobis" in text and "resampled" in text
+
+    before = (out / "seg_code.json").read_text()
+    code, _, err = run(capsys, "latent", tmp_path / "seg.nii.gz", "--model", tl, "--out", out, "--from-image")
+    assert code == 2 and "--overwrite" in err and (out / "seg_code.json").read_text() == before
+
+    code, text, err = run(capsys, "latent", tmp_path / "img.nii.gz", "--model", sd, "--out", out, "--slice", 4)
+    assert code == 0, err
+    info = json.loads((out / "img_code.json").read_text())
+    image = read_volume(tmp_path / "img.nii.gz", kind="image")
+    sx = load_explorer(sd)
+    np.testing.assert_allclose(info["z"], sx.encode(image.slice(4)).z, atol=1e-5)
+    assert info["slice"] == 4 and len(info["anatomy_channels"]) == 8
+    decoded = read_volume(out / "img_decoded.nii.gz")
+    assert decoded.shape == (1, *image.shape[1:])
+    np.testing.assert_allclose(decoded.index_to_world([0, 0, 0]), image.index_to_world([4, 0, 0]), atol=1e-4)
+    assert iio.imread(out / "img_traversal.png").shape == (8 * 64, 9 * 64)
+
+    for bad, message in ((("--slice", 99), "outside the stack"), (("--from-image",), "for T-L models")):
+        code, _, err = run(capsys, "latent", tmp_path / "img.nii.gz", "--model", sd, "--out", tmp_path / "o3", *bad)
+        assert code == 2 and message in err
+    code, _, err = run(capsys, "latent", tmp_path / "img.nii.gz", "--model", "acnn-seg-phantom", "--out", tmp_path / "o3")
+    assert code == 2 and "latent explorer takes T-L or SDNet" in err

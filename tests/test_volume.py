@@ -38,6 +38,19 @@ def test_index_world_round_trip(oblique_affine):
     np.testing.assert_allclose(v.world_to_index(w), idx, atol=1e-9)
 
 
+def test_one_slice_keeps_its_place_in_world_space(oblique_affine):
+    arr = np.arange(7 * 4 * 5, dtype=float).reshape(7, 4, 5)
+    v = Volume(arr, affine=oblique_affine, kind="labels")
+    s = v.slice(3)
+    np.testing.assert_array_equal(s.array, arr[3:4])
+    assert s.kind == "labels" and s.spacing == pytest.approx(v.spacing)
+    np.testing.assert_allclose(s.index_to_world([0, 2, 1]), v.index_to_world([3, 2, 1]))
+    with pytest.raises(IndexError, match="out of range"):
+        v.slice(7)
+    with pytest.raises(ValueError, match="frame"):
+        Volume(np.zeros((2, 3, 4, 5)), spacing=(1, 1, 1)).slice(0)
+
+
 def test_layer_geometry_round_trip(oblique_affine):
     v = Volume(np.zeros((7, 20, 24)), affine=oblique_affine)
     g = v.layer_geometry()

@@ -69,6 +69,16 @@ def build_parser() -> argparse.ArgumentParser:
     en.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")
     en.add_argument("--overwrite", action="store_true", help="replace existing outputs")
 
+    la = sub.add_parser("latent", help="encode with a T-L or SDNet model: code, reconstruction and traversal grid")
+    la.add_argument("inputs", nargs="+", metavar="INPUT",
+                    help="label maps (T-L) or image stacks (SDNet, or T-L with --from-image)")
+    la.add_argument("--model", required=True, help="T-L or SDNet model name, e.g. tl-acdc or sdnet-acdc")
+    la.add_argument("--out", required=True, help="output folder")
+    la.add_argument("--slice", type=int, help="SDNet: the slice to encode (default: the middle one)")
+    la.add_argument("--from-image", action="store_true", help="T-L: encode an image through the model's predictor")
+    la.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")
+    la.add_argument("--overwrite", action="store_true", help="replace existing outputs")
+
     rf = sub.add_parser("refine", help="refine a segmentation into a smooth HR shape by atlas propagation")
     rf.add_argument("image", help="the target image (its grid must match --seg)")
     rf.add_argument("--seg", required=True, help="the target segmentation (canonical labels)")
@@ -149,7 +159,7 @@ def main(argv=None) -> int:
         return int(e.code or 0)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
     handler = {
-        "models": _models, "phantom": _phantom, "segment": _segment, "enhance": _enhance, "train": _train, "refine": _refine,
+        "models": _models, "phantom": _phantom, "segment": _segment, "enhance": _enhance, "latent": _latent, "train": _train, "refine": _refine,
         "atlases": _atlases, "batch": _batch, "classify": _classify,
         "evaluate": _evaluate, "measure": _measure, "demo": _demo,
     }[args.command]
@@ -281,6 +291,58 @@ def _enhance(args) -> int:
             print(f"{Path(path).name}: {target.name} {hr.spatial_shape} at {tuple(round(s, 3) for s in hr.spacing)} mm")
         except InputError as e:
             print(f"cardiac-priors enhance: error: {e}", file=sys.stderr)
+            failed += 1
+    return EXIT_BAD_INPUT if failed else 0
+
+
+def _latent(args) -> int:
+    from .inference import resolve_device
+    from .io import atomic_path, read_volume, stem, write_volume
+    from .latent import describe, grid_mosaic, load_explorer, save_png, traversal_grid
+
+    ex = load_explorer(args.model, device=resolve_device(args.device))
+    if args.from_image and ex.kind != "tl":
+        raise InputError("--from-image is for T-L models; SDNet always encodes an image")
+    if args.slice is not None and ex.kind != "sdnet":
+        raise InputError("--slice is for SDNet models; a T-L model encodes the whole label map")
+    out = Path(args.out)
+    failed = 0
+    for path in args.inputs:
+        targets = {k: out / f"{stem(path)}_{k}" for k in ("code.json", "decoded.nii.gz", "traversal.png")}
+        try:
+            existing = [t for t in targets.values() if t.exists()]
+            if existing and not args.overwrite:
+                raise InputError(f"{existing[0]} exists; pass --overwrite to replace it")
+            if ex.kind == "sdnet":
+                vol = read_volume(path, kind="image")
+                k = vol.spatial_shape[0] // 2 if args.slice is None else args.slice
+                if not 0 <= k < vol.spatial_shape[0]:
+                    raise InputError(f"--slice {k} is outside the stack's {vol.spatial_shape[0]} slices")
+                source = vol.slice(k)
+                code = ex.encode(source)
+            elif args.from_image:
+                source = read_volume(path, kind="image")
+                code = ex.encode_image(source)
+            else:
+                source = read_volume(path, kind="labels")
+                code = ex.encode(source)
+            decoded = source.with_array(ex.decode(code), kind="labels" if ex.kind == "tl" else "image")
+            dims = None if ex.kind == "sdnet" else ex.order_by_variance()[:8]
+            mosaic = grid_mosaic(traversal_grid(ex, code, dims=dims))
+            info = {**describe(ex, code), "input": str(path)}
+            if ex.kind == "sdnet":
+                info["slice"] = k
+            write_volume(decoded, targets["decoded.nii.gz"])
+            save_png(mosaic, targets["traversal.png"])
+            with atomic_path(targets["code.json"]) as tmp:
+                Path(tmp).write_text(json.dumps(info, indent=2))
+            extra = (f", Mahalanobis distance {info['distance']:.2f}" if ex.kind == "tl"
+                     else f", slice {k}")
+            print(f"{Path(path).name}: {len(info['z'])}-dimensional code{extra}; wrote {', '.join(t.name for t in targets.values())}")
+            for note in code.notes:
+                print(f"  note: {note}")
+        except (InputError, FileNotFoundError) as e:
+            print(f"cardiac-priors latent: error: {Path(path).name}: {e}", file=sys.stderr)
             failed += 1
     return EXIT_BAD_INPUT if failed else 0
 

@@ -358,6 +358,23 @@ class SDNetExplorer(_Explorer):
         return out
 
 
+def describe(explorer, code: Code) -> dict:
+    """A code as JSON-ready values: ``model``, ``kind``, ``z`` ``(D,)`` and ``notes``; for T-L the
+    Mahalanobis ``distance`` and its ``percentile`` among the training subjects; for SDNet, per
+    anatomy channel, its area in model-grid pixels and the label the segmentor maps it to."""
+    out = {"model": explorer.model.entry.name, "kind": explorer.kind,
+           "z": [round(float(v), 6) for v in np.asarray(code.z).ravel()], "notes": list(code.notes)}
+    if explorer.kind == "tl":
+        dist = explorer.mahalanobis(code)
+        pct = distance_percentile(dist, explorer.net)
+        out.update(distance=dist, percentile=None if np.isnan(pct) else pct)
+    else:
+        names = {0: "background", 1: "LV", 2: "MYO", 3: "RV"}
+        out["anatomy_channels"] = [{"channel": c, "area_px": int((code.anatomy[c] > 0.5).sum()), "label": names.get(k, k)}
+                                   for c, k in enumerate(explorer.channel_classes(code))]
+    return out
+
+
 def edit_anatomy(code: Code, op: str, a: int, b: int | None = None) -> Code:
     """Channel arithmetic on SDNet's anatomy (Fig. 7): ``"zero"`` channel ``a``; ``"add"`` channel
     ``a`` into ``b`` (``a`` then zero); ``"swap"`` ``a`` and ``b``. Returns a new code."""

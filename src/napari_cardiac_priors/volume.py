@@ -140,6 +140,17 @@ class Volume:
             raise IndexError(f"frame {t} out of range for a cine stack of {n} frames")
         return replace(self, array=self.array[t], metadata={**self.metadata, "frame": int(t) % n})
 
+    def slice(self, k: int) -> "Volume":
+        """Slice ``k`` (z index of a 3D volume) as a 1-slice Volume, in place in world space."""
+        if self.is_cine:
+            raise ValueError("pick a frame of the cine stack first")
+        n = self.spatial_shape[0]
+        if not 0 <= k < n:
+            raise IndexError(f"slice {k} out of range for a stack of {n} slices")
+        shift = np.eye(4)
+        shift[2, 3] = k  # the affine maps (x, y, z) indices
+        return replace(self, array=self.array[k : k + 1], affine=self.affine @ shift)
+
     def with_array(self, array: np.ndarray, *, kind: Kind | None = None) -> "Volume":
         """Same geometry, new array (same spatial shape)."""
         array = np.asarray(array)

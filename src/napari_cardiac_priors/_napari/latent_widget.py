@@ -159,10 +159,7 @@ class LatentExplorerWidget(Container):
         vol = layer_to_volume(layer)
         if vol.array.ndim == 2:
             return vol
-        k = int(np.clip(self._viewer.dims.current_step[0], 0, vol.spatial_shape[0] - 1))
-        m = np.eye(4)
-        m[2, 3] = k
-        return type(vol)(vol.array[k : k + 1], affine=vol.affine @ m, kind=vol.kind)
+        return vol.slice(int(np.clip(self._viewer.dims.current_step[0], 0, vol.spatial_shape[0] - 1)))
 
     # -- encoding -------------------------------------------------------------------------------
     def encode(self) -> bool:
