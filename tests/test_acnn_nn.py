@@ -1,5 +1,6 @@
 """T-L autoencoder / predictor shapes, label swap noise, the ACNN losses, the ACNN 3D network."""
 
+import numpy as np
 import pytest
 import torch
 
@@ -29,6 +30,29 @@ def test_autoencoder_2d_and_the_code_is_linear():
     assert code.shape == (3, 16)
     assert (code < 0).any()  # no ReLU on the code: negative values occur
     assert ae.decode(code).shape == (3, 3, 48, 48)
+
+
+@pytest.mark.parametrize("shape", [(24, 48, 48), (12, 48, 48)])
+def test_decode_slab_equals_the_full_decoding(shape):
+    torch.manual_seed(0)
+    ae = LabelAutoencoder(n_classes=5, shape=shape, code_size=8, widths=(4, 6, 8)).eval()
+    for m in ae.modules():  # non-trivial running statistics and biases
+        if isinstance(m, torch.nn.BatchNorm3d):
+            m.running_mean.uniform_(-0.5, 0.5)
+            m.running_var.uniform_(0.5, 2.0)
+            m.bias.data.uniform_(-0.2, 0.2)
+    code = torch.randn(2, 8)
+    with torch.no_grad():
+        full = ae.decode(code)
+        n = shape[0]
+        for a, b in [(0, 1), (1, 2), (n // 2, n // 2 + 1), (n - 1, n), (3, 9), (0, n)]:
+            np.testing.assert_allclose(ae.decode_slab(code, a, b).numpy(), full[:, :, a:b].numpy(), atol=1e-5)
+            one = ae.decode_slab(code[1:], a, b)  # a single volume takes the oneDNN path
+            np.testing.assert_allclose(one.numpy(), full[1:, :, a:b].numpy(), atol=1e-5)
+        with pytest.raises(ValueError, match="outside"):
+            ae.decode_slab(code, n - 1, n + 1)
+    with pytest.raises(ValueError, match="3D models"):
+        LabelAutoencoder(n_classes=3, shape=(48, 48), code_size=4).decode_slab(torch.zeros(1, 4), 0, 1)
 
 
 def test_predictor_shape():

@@ -136,6 +136,12 @@ def test_bundled_tl_phantom_round_trips_a_held_out_heart():
     for c, least in ((1, 0.7), (2, 0.4), (3, 0.6)):  # LV, MYO, RV; validation AE Dice .74 / .53 / .74
         assert dice(out == c, labels.array == c) > least
     assert ex.mahalanobis(code) < ex.net.distance_quantiles[-1] * 2  # a heart like the training ones
+    grid = ex.decode_grid(code)
+    for k in (0, 30, 59):  # the sliders' on-screen slice: the volume's slice, decoded alone
+        np.testing.assert_array_equal(ex.decode_slice(code, k), grid[k])
+    assert np.isin(grid[30], (1, 2, 3)).any()  # the middle slice crosses the heart
+    with pytest.raises(InputError, match="outside the model grid's 60 slices"):
+        ex.decode_slice(code, 60)
 
 
 def test_tl_predictor_route_gives_a_heart_from_the_image():

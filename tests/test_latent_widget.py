@@ -48,9 +48,20 @@ def test_latest_decoder_starts_an_isolated_request_at_once_and_groups_a_burst(qt
     assert seen == [1, 5]  # the burst became one decode of its newest value
     assert shown == [(50, 5, None)]  # and only the newest result was shown
     dec.close()
+    parts = []
+    dec = LatestDecoder(lambda code: code * 10, lambda out, code, err: shown.append((out, code, err)),
+                        preview=lambda code, hint: (code, hint), on_preview=lambda part, code, hint: parts.append(part),
+                        parent=owner)
+    dec.request(6, hint=2)
+    qtbot.waitUntil(lambda: not dec.busy, timeout=10000)
+    dec.request(7)  # no hint: no preview
+    qtbot.waitUntil(lambda: not dec.busy, timeout=10000)
+    assert parts == [(6, 2)] and shown[-2:] == [(60, 6, None), (70, 7, None)]
+    dec.close()
 
 
-def test_tl_sliders_decode_live_into_labels(make_napari_viewer, qtbot, tmp_path, ph, notes):
+def test_tl_sliders_decode_live_into_labels(make_napari_viewer, qtbot, tmp_path, ph, notes, monkeypatch):
+    from napari_cardiac_priors._napari import latent_widget
     from napari_cardiac_priors._napari.latent_widget import LatentExplorerWidget
 
     tl = install_tiny_tl(tmp_path)
@@ -71,6 +82,17 @@ def test_tl_sliders_decode_live_into_labels(make_napari_viewer, qtbot, tmp_path,
     heart = np.argwhere(np.isin(labels.data, (1, 2, 3))).mean(0)
     centre = np.asarray(out.data_to_world((np.array(out.data.shape) - 1) / 2.0))
     np.testing.assert_allclose(centre, labels.data_to_world(heart), atol=1e-3)  # centred on the heart
+    viewer.dims.set_point(0, float(out.data_to_world((20, 0, 0))[0]))  # model-grid slice 20 on screen
+    monkeypatch.setattr(latent_widget, "PREVIEW_ABOVE_MS", 1e9)  # a volume that decodes fast: no preview
+    assert widget._slice_on_screen() is None
+    monkeypatch.setattr(latent_widget, "PREVIEW_ABOVE_MS", -1.0)  # a slow one: the slice on screen first
+    assert widget._slice_on_screen() == 20
+    shown = widget.previews_shown
+    widget.sliders[1].value = widget.sliders[1].max  # one move: the slice on screen first, then the volume
+    qtbot.waitUntil(lambda: not widget.decoder.busy, timeout=30000)
+    assert widget.previews_shown == shown + 1
+    np.testing.assert_array_equal(out.data, widget.explorer.decode_model_grid(widget.code).array)
+    np.testing.assert_array_equal(widget.explorer.decode_slice(widget.code, 20), out.data[20])
     done = widget.decoder.completed
     for v in np.linspace(widget.sliders[0].min, widget.sliders[0].max, 10):  # a drag: many moves
         widget.sliders[0].value = float(v)

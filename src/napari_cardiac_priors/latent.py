@@ -222,6 +222,20 @@ class TLExplorer(_Explorer):
             out = self.net.autoencoder.decode(z).argmax(1)[0].cpu().numpy().astype(np.uint8)
         return out if out.ndim == 3 else out[None]
 
+    def decode_slice(self, code: Code, k: int) -> np.ndarray:
+        """Slice ``k`` ``(Y, X)`` of :meth:`decode_grid`, decoding only what it depends on (a 3D
+        model's slice costs a small part of the volume: the sliders show it first)."""
+        import torch
+
+        n = self.net.autoencoder.shape[0] if len(self.net.autoencoder.shape) == 3 else 1
+        if not 0 <= int(k) < n:
+            raise InputError(f"slice {k} is outside the model grid's {n} slices")
+        if n == 1:
+            return self.decode_grid(code)[0]
+        with torch.inference_mode():
+            z = torch.as_tensor(np.asarray(code.z, np.float32))[None].to(self.model.device)
+            return self.net.autoencoder.decode_slab(z, int(k), int(k) + 1).argmax(1)[0, 0].cpu().numpy().astype(np.uint8)
+
     def decode_model_grid(self, code: Code) -> Volume:
         """The decoded label map as a Volume on the model's grid, placed in the encoded map's world
         space (the sliders' fast path: no resampling back to the source grid)."""

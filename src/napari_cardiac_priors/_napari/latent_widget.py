@@ -19,21 +19,26 @@ from magicgui.widgets import (
 from ..errors import InputError
 
 N_TL_SLIDERS = 12
+#: a T-L volume whose last decoding took longer than this (ms) shows the slice on screen first
+PREVIEW_ABOVE_MS = 50.0
 
 
 class LatestDecoder:
     """Decode in a thread worker; while one decode runs, only the newest request waits.
 
-    ``request(code)`` never blocks. ``on_result(output, code)`` runs in the GUI thread.
-    A request that finds the decoder idle starts at once (an isolated slider move waits for
-    nothing); the requests of the next ``debounce_ms`` and those made while a decode runs are
-    grouped, and only the newest of them is decoded when both are over.
+    ``request(code, hint)`` never blocks. ``on_result(output, code, error)`` runs in the GUI
+    thread. A request that finds the decoder idle starts at once (an isolated slider move waits
+    for nothing); the requests of the next ``debounce_ms`` and those made while a decode runs
+    are grouped, and only the newest of them is decoded when both are over. With ``preview``,
+    a request whose ``hint`` is not None first computes ``preview(code, hint)`` (say, the slice
+    on screen) and hands it to ``on_preview(part, code, hint)`` unless a newer request waits.
     """
 
-    def __init__(self, decode, on_result, *, debounce_ms: int = 15, parent=None):
+    def __init__(self, decode, on_result, *, preview=None, on_preview=None, debounce_ms: int = 15, parent=None):
         from qtpy.QtCore import QTimer
 
         self._decode, self._on_result = decode, on_result
+        self._preview, self._on_preview = preview, on_preview
         self._pending = None
         self._running = False
         self._timer = QTimer(parent)  # owned by the widget: deleted with it, never after the QApplication
@@ -43,8 +48,8 @@ class LatestDecoder:
         self.worker = None
         self.completed = 0
 
-    def request(self, code) -> None:
-        self._pending = code
+    def request(self, code, hint=None) -> None:
+        self._pending = (code, hint)
         if not self._running and not self._timer.isActive():
             self._start()  # leading edge
             self._timer.start()
@@ -53,7 +58,7 @@ class LatestDecoder:
         """Stop the timer and drop a waiting request (a running decode finishes unseen)."""
         self._timer.stop()
         self._pending = None
-        self._on_result = lambda *args: None
+        self._on_result = self._on_preview = lambda *args: None
 
     @property
     def busy(self) -> bool:
@@ -64,19 +69,27 @@ class LatestDecoder:
 
         if self._running or self._pending is None:
             return
-        code, self._pending = self._pending, None
+        (code, hint), self._pending = self._pending, None
         self._running = True
+        preview = self._preview if hint is not None else None
 
         def work():
             try:
+                if preview is not None:
+                    yield preview(code, hint), code, hint
                 return self._decode(code), code, None
             except Exception as e:  # noqa: BLE001 - shown by the widget
                 return None, code, e
 
         worker = create_worker(work)
+        worker.yielded.connect(self._preview_done)
         worker.returned.connect(self._done)
         self.worker = worker
         worker.start()
+
+    def _preview_done(self, out) -> None:
+        if self._pending is None:  # a newer request makes this preview stale
+            self._on_preview(*out)
 
     def _done(self, out) -> None:
         self._running = False
@@ -139,6 +152,8 @@ class LatentExplorerWidget(Container):
         self._keep_codes = {}
         self._updating = False
         self.decoder = None
+        self.previews_shown = 0
+        self.decode_ms = 0.0  # the last whole decoding, timed in the worker
 
     # -- choices -------------------------------------------------------------------------------
     def _layers(self, *_):
@@ -193,7 +208,8 @@ class LatentExplorerWidget(Container):
         self._source_name = self._layer.value.name
         if self.decoder is not None:
             self.decoder.close()
-        self.decoder = LatestDecoder(self._decode, self._show, parent=self.native)
+        self.decoder = LatestDecoder(self._decode, self._show, preview=self._decode_slice, on_preview=self._show_slice,
+                                     parent=self.native)
         self._build_sliders()
         self._status.value = f"encoded {self._source_name} ({self.explorer.kind}, {self.explorer.n_dims} dims)"
         self._update_plausibility(self.code)
@@ -231,10 +247,36 @@ class LatentExplorerWidget(Container):
         z = np.array(self.code.z, np.float32)
         z[int(dim)] = float(value)
         self.code = self.code.with_z(z)
-        self.decoder.request(self.code)
+        self.decoder.request(self.code, self._slice_on_screen())
+
+    def _slice_on_screen(self):
+        """The model-grid slice of the decoded 3D label volume on screen, or None (no such layer
+        yet, a 2D model, a volume that decodes fast anyway, a 3D view, or the slices not across
+        the screen): then the whole volume is the only update."""
+        layer = self.output_layer
+        if (self.explorer.kind != "tl" or self.decode_ms < PREVIEW_ABOVE_MS or layer is None or layer not in self._viewer.layers or layer.data.shape[0] == 1
+                or self._viewer.dims.ndisplay != 2 or tuple(self._viewer.dims.displayed[-2:]) != (layer.ndim - 2, layer.ndim - 1)):
+            return None
+        k = int(round(float(layer.world_to_data(self._viewer.dims.point)[0])))
+        return k if 0 <= k < layer.data.shape[0] else None
+
+    def _decode_slice(self, code, k):
+        return self.explorer.decode_slice(code, k)
+
+    def _show_slice(self, part, code, k) -> None:
+        layer = self.output_layer
+        if layer is None or layer not in self._viewer.layers or layer.data.shape[1:] != part.shape:
+            return
+        layer.data[k] = part  # the widget's own layer: its array is replaced by the whole volume next
+        layer.refresh()
+        self.previews_shown += 1
 
     def _decode(self, code):
+        import time
+
+        t0 = time.perf_counter()
         out = self.explorer.decode_model_grid(code)  # shown in world space: no resampling per move
+        self.decode_ms = 1000 * (time.perf_counter() - t0)
         plaus = self.explorer.mahalanobis(code) if self.explorer.kind == "tl" else None
         return out, plaus
 
@@ -283,7 +325,7 @@ class LatentExplorerWidget(Container):
                 show_error("encode two segmentations and press 'Set as A' and 'Set as B' first")
             return
         self.code = self.explorer.interpolate(self._keep_codes["a"], self._keep_codes["b"], float(self._t.value))
-        self.decoder.request(self.code)
+        self.decoder.request(self.code, self._slice_on_screen())
 
     # -- SDNet edits --------------------------------------------------------------------------------
     def _show_anatomy(self) -> None:

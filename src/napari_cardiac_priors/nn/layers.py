@@ -14,13 +14,21 @@ import torch
 from torch import nn
 
 
+def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
+    """``torch.nn.functional.conv3d`` (zero padding given as numbers) that takes oneDNN for a
+    single float32 CPU volume without gradients, whatever its thickness."""
+    if (input.shape[0] == 1 and input.device.type == "cpu" and input.dtype == torch.float32
+            and not torch.is_grad_enabled() and torch.backends.mkldnn.is_available()):
+        t = lambda v: tuple(v) if isinstance(v, (tuple, list)) else (v,) * 3  # noqa: E731
+        return torch.ops.aten.mkldnn_convolution(input.contiguous(), weight.contiguous(), bias, t(padding),
+                                                 t(stride), t(dilation), groups)
+    return torch.nn.functional.conv3d(input, weight, bias, stride, padding, dilation, groups)
+
+
 class Conv3d(nn.Conv3d):
     """``nn.Conv3d`` that uses oneDNN for single CPU volumes at inference (same parameters)."""
 
     def _conv_forward(self, input, weight, bias):
-        if (input.shape[0] == 1 and input.device.type == "cpu" and input.dtype == torch.float32
-                and not torch.is_grad_enabled() and self.padding_mode == "zeros"
-                and not isinstance(self.padding, str) and torch.backends.mkldnn.is_available()):
-            return torch.ops.aten.mkldnn_convolution(input.contiguous(), weight.contiguous(), bias, self.padding,
-                                                     self.stride, self.dilation, self.groups)
+        if self.padding_mode == "zeros" and not isinstance(self.padding, str):
+            return conv3d(input, weight, bias, self.stride, self.padding, self.dilation, self.groups)
         return super()._conv_forward(input, weight, bias)

@@ -25,7 +25,7 @@ import math
 import torch
 from torch import nn
 
-from .layers import Conv3d
+from .layers import Conv3d, conv3d
 
 _DECONV = {1: (1, 0), 2: (4, 1), 3: (7, 2)}  # stride -> (kernel, padding): output = stride x input
 
@@ -101,6 +101,63 @@ class LabelAutoencoder(nn.Module):
     def decode(self, code: torch.Tensor) -> torch.Tensor:
         """``(N, code_size)`` codes -> ``(N, n_classes, *shape)`` logits."""
         return self.decoder(self.from_code(code).view(code.shape[0], 1, *self.grid))
+
+    def decode_slab(self, code: torch.Tensor, start: int, stop: int) -> torch.Tensor:
+        """Slices ``start:stop`` (first spatial axis) of ``decode(code)``, computed from only the
+        part of each layer's output they depend on (eval mode: batch norm uses running statistics).
+
+        A 3D model's decoder is convolutional after its FC layer, so one output slice depends on
+        a few slices of each layer below it; the sliders of the Latent explorer decode the slice
+        on screen this way first. Returns ``(N, n_classes, stop - start, Y, X)`` logits equal to
+        the full decoding's up to float rounding.
+        """
+        import torch.nn.functional as F
+
+        if len(self.shape) != 3:
+            raise ValueError("decode_slab is for 3D models; a 2D model decodes one slice anyway")
+        if not 0 <= start < stop <= self.shape[0]:
+            raise ValueError(f"slab {start}:{stop} is outside the model's {self.shape[0]} slices")
+        layers = [m for m in self.decoder.modules() if isinstance(m, (nn.Conv3d, nn.ConvTranspose3d, nn.BatchNorm3d, nn.ReLU))]
+        zs = [(m.kernel_size[0], m.stride[0], m.padding[0]) if isinstance(m, (nn.Conv3d, nn.ConvTranspose3d)) else None
+              for m in layers]
+        sizes = [self.grid[0]]  # z length of each layer's input, then of the output
+        for m, kz in zip(layers, zs):
+            n = sizes[-1]
+            if isinstance(m, nn.ConvTranspose3d):
+                n = (n - 1) * kz[1] - 2 * kz[2] + kz[0] + m.output_padding[0]
+            elif kz:
+                n = (n + 2 * kz[2] - kz[0]) // kz[1] + 1
+            sizes.append(n)
+        # backwards: the rows [a, b) each layer must produce (inside its output), and so on down
+        ranges = [None] * len(layers)
+        a, b = start, stop
+        for i in reversed(range(len(layers))):
+            ranges[i] = (a, b)
+            if zs[i]:
+                k, s, p = zs[i]
+                if isinstance(layers[i], nn.ConvTranspose3d):  # output o takes input r where o = r s - p + kk
+                    a, b = -((k - 1 - a - p) // s), (b - 1 + p) // s + 1
+                else:
+                    a, b = a * s - p, (b - 1) * s - p + k
+                a, b = max(a, 0), min(b, sizes[i])  # rows outside the volume: padding, not data
+        x = self.from_code(code).view(code.shape[0], 1, *self.grid)[:, :, a:b]
+        lo = a  # x holds the global rows [lo, lo + x.shape[2]) of the current layer's input
+        for m, kz, (a, b) in zip(layers, zs, ranges):
+            if isinstance(m, nn.ConvTranspose3d):
+                k, s, p = kz
+                y = F.conv_transpose3d(x, m.weight, m.bias, (s, *m.stride[1:]), (0, *m.padding[1:]),
+                                       (0, *m.output_padding[1:]), m.groups, m.dilation)
+                first = lo * s - p  # the global row of y's first row
+                x = y[:, :, a - first : b - first]
+            elif kz:
+                k, s, p = kz
+                pad_lo, pad_hi = lo - (a * s - p), (b - 1) * s - p + k - (lo + x.shape[2])  # zeros: the padding
+                x = conv3d(F.pad(x, (0, 0, 0, 0, pad_lo, pad_hi)), m.weight, m.bias, (s, *m.stride[1:]),
+                           (0, *m.padding[1:]), m.dilation, m.groups)
+            else:
+                x = m(x)
+            lo = a
+        return x
 
     def forward(self, onehot: torch.Tensor):
         code = self.encode(onehot)
