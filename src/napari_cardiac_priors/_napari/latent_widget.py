@@ -19,8 +19,9 @@ from magicgui.widgets import (
 from ..errors import InputError
 
 N_TL_SLIDERS = 12
-#: a T-L volume whose last decoding took longer than this (ms) shows the slice on screen first
-PREVIEW_ABOVE_MS = 50.0
+#: a T-L volume whose last decoding took longer than this (ms; the 3D latency goal) shows the slice
+#: on screen first (below it, drawing that slice as well delays the whole volume more than it helps)
+PREVIEW_ABOVE_MS = 100.0
 
 
 class LatestDecoder:
