@@ -292,6 +292,9 @@ def test_latent_command_for_tl_and_sdnet(capsys, tmp_path):
     np.testing.assert_allclose(decoded.index_to_world([0, 0, 0]), image.index_to_world([4, 0, 0]), atol=1e-4)
     assert iio.imread(out / "img_traversal.png").shape == (8 * 64, 9 * 64)
 
+    write_volume(Volume(np.zeros((2, 4, 16, 16), np.int16), spacing=(10, 2, 2)), tmp_path / "cine.nii.gz")
+    code, _, err = run(capsys, "latent", tmp_path / "cine.nii.gz", "--model", sd, "--out", tmp_path / "o3")
+    assert code == 2 and "cine stack of 2 frames" in err
     for bad, message in ((("--slice", 99), "outside the stack"), (("--from-image",), "for T-L models")):
         code, _, err = run(capsys, "latent", tmp_path / "img.nii.gz", "--model", sd, "--out", tmp_path / "o3", *bad)
         assert code == 2 and message in err

@@ -313,19 +313,18 @@ def _latent(args) -> int:
             existing = [t for t in targets.values() if t.exists()]
             if existing and not args.overwrite:
                 raise InputError(f"{existing[0]} exists; pass --overwrite to replace it")
+            vol = read_volume(path, kind="labels" if ex.kind == "tl" and not args.from_image else "image")
+            if vol.is_cine:
+                raise InputError(f"a cine stack of {vol.shape[0]} frames; `latent` takes one 3D frame")
             if ex.kind == "sdnet":
-                vol = read_volume(path, kind="image")
                 k = vol.spatial_shape[0] // 2 if args.slice is None else args.slice
                 if not 0 <= k < vol.spatial_shape[0]:
                     raise InputError(f"--slice {k} is outside the stack's {vol.spatial_shape[0]} slices")
                 source = vol.slice(k)
                 code = ex.encode(source)
-            elif args.from_image:
-                source = read_volume(path, kind="image")
-                code = ex.encode_image(source)
             else:
-                source = read_volume(path, kind="labels")
-                code = ex.encode(source)
+                source = vol
+                code = ex.encode_image(source) if args.from_image else ex.encode(source)
             decoded = source.with_array(ex.decode(code), kind="labels" if ex.kind == "tl" else "image")
             dims = None if ex.kind == "sdnet" else ex.order_by_variance()[:8]
             mosaic = grid_mosaic(traversal_grid(ex, code, dims=dims))
