@@ -10,7 +10,6 @@ from napari_cardiac_priors.errors import InputError
 from napari_cardiac_priors.latent import edit_anatomy, load_explorer, transfer_modality
 from napari_cardiac_priors.nn import build
 from napari_cardiac_priors.phantom import make_subject
-from napari_cardiac_priors.volume import Volume
 
 SDNET = {"n_anatomy": 8, "n_z": 8, "n_classes": 4, "size": 64, "base": 4, "film_width": 8, "seg_width": 8, "disc_base": 4}
 
@@ -78,9 +77,7 @@ def test_tl_explorer_2d_model_encodes_one_slice(tmp_path, ph):
     ex = load_explorer(install_tiny_tl(tmp_path, name="tiny-tl-2d", shape=(48, 48), spacing=(2.5, 2.5)))
     labels = ph.labels
     mid = labels.spatial_shape[0] // 2
-    shift = np.eye(4)
-    shift[2, 3] = mid
-    one = Volume(labels.array[mid : mid + 1], affine=labels.affine @ shift, kind="labels")
+    one = labels.slice(mid)
     code = ex.encode(one)
     assert code.z.shape == (8,)
     assert ex.decode(code).shape == one.shape
@@ -166,14 +163,13 @@ def test_bundled_sdnet_acdc_on_a_held_out_slice(acdc_root):
     back on its own grid and in its units, the anatomy factor carries LV/MYO/RV, stats are the stored."""
     from napari_cardiac_priors.io.acdc import iter_patients
     from napari_cardiac_priors.metrics import dice
-    from napari_cardiac_priors.training.tasks import _shift_z
     from napari_cardiac_priors.volume import resample
 
     ex = load_explorer("sdnet-acdc")
     (p,) = list(iter_patients(acdc_root, ids=(5,)))
     img, gt = p.image("ed"), p.labels("ed")
     k = img.spatial_shape[0] // 2
-    sl = Volume(img.array[k : k + 1].copy(), affine=img.affine @ _shift_z(k))
+    sl = img.slice(k)
     before = sl.array.copy()
     code = ex.encode(sl)
     assert "resampled" in code.notes[0] and code.anatomy.shape == (8, 224, 224) and code.z.shape == (8,)
@@ -183,7 +179,7 @@ def test_bundled_sdnet_acdc_on_a_held_out_slice(acdc_root):
     assert np.corrcoef(out.ravel(), sl.array.ravel())[0, 1] > 0.7  # measured 0.78 (validation MAE 0.25 in [-1, 1])
     assert abs(np.median(out) - np.median(sl.array)) < 0.1 * np.ptp(sl.array)  # the slice's intensity units
     seg = ex.segment(code)
-    ref = resample(Volume(gt.array[k : k + 1], affine=gt.affine @ _shift_z(k), kind="labels"), code.grid["model_grid"]).array[0]
+    ref = resample(gt.slice(k), code.grid["model_grid"]).array[0]
     for c, least in ((1, 0.9), (2, 0.8), (3, 0.7)):  # measured 0.97 / 0.91 / 0.81
         assert dice(seg == c, ref == c) > least
     assert {1, 2, 3} <= set(ex.channel_classes(code))
@@ -192,3 +188,25 @@ def test_bundled_sdnet_acdc_on_a_held_out_slice(acdc_root):
     grid = ex.traverse(code, 3, [-3.0, 0.0, 3.0])
     assert len(grid) == 3 and all(g.shape == sl.array.shape for g in grid)
     assert np.abs(grid[0] - grid[2]).mean() > 0.01 * np.ptp(sl.array)  # z changes the image
+
+
+@pytest.mark.parametrize("name, least", [("sdnet-acdc-6pc", (0.9, 0.7, 0.65)), ("sdnet-acdc-1pc", (0.6, None, None))])
+def test_bundled_semi_supervised_sdnets_on_a_held_out_slice(acdc_root, name, least):
+    """Labels from 5 (6 %) or 1 (1.5 %) training patients: the same slice as above, segmented from
+    the anatomy factor; measured LV/MYO/RV 0.96 / 0.80 / 0.77 (6 %) and 0.68 / 0.08 / 0.03 (1.5 %:
+    six epochs learnt the LV only, see BENCHMARKS.md)."""
+    from napari_cardiac_priors.io.acdc import iter_patients
+    from napari_cardiac_priors.metrics import dice
+    from napari_cardiac_priors.volume import resample
+
+    ex = load_explorer(name)
+    (p,) = list(iter_patients(acdc_root, ids=(5,)))
+    img, gt = p.image("ed"), p.labels("ed")
+    k = img.spatial_shape[0] // 2
+    code = ex.encode(img.slice(k))
+    seg = ex.segment(code)
+    ref = resample(gt.slice(k), code.grid["model_grid"]).array[0]
+    for c, floor in zip((1, 2, 3), least):
+        if floor is not None:
+            assert dice(seg == c, ref == c) > floor
+    assert 1 in ex.channel_classes(code) and np.all(ex.stats["std"] > 0.05)

@@ -468,25 +468,17 @@ def acdc_slices(cases, *, size=(224, 224), spacing=(1.37, 1.37)):
     in-plane to ``spacing`` mm about the image centre, each volume's 5th-95th percentile -> [-1, 1]."""
     from ..contract import normalise
     from ..latent import _slice_grid
-    from ..volume import Volume, resample
+    from ..volume import resample
 
     out = []
     for c in cases:
-        img = normalise(c.image.array, "percentile_5_95_sym")
+        img = c.image.with_array(normalise(c.image.array, "percentile_5_95_sym"))
         for k in range(c.image.spatial_shape[0]):
-            affine = c.image.affine @ _shift_z(k)
-            one = Volume(img[k : k + 1], affine=affine, kind="image")
-            lab = Volume(c.labels.array[k : k + 1], affine=affine, kind="labels")
+            one, lab = img.slice(k), c.labels.slice(k)
             grid = _slice_grid(one, spacing, size)
             out.append((resample(one, grid, order=1, cval=-1.0).array[0].astype(np.float32),
                         resample(lab, grid, order=0).array[0].astype(np.uint8), c.id))
     return out
-
-
-def _shift_z(k: int) -> np.ndarray:
-    m = np.eye(4)
-    m[2, 3] = k
-    return m
 
 
 class SliceTask(Task):
