@@ -383,8 +383,9 @@ def describe(explorer, code: Code) -> dict:
         pct = distance_percentile(dist, explorer.net)
         out.update(distance=dist, percentile=None if np.isnan(pct) else pct)
     else:
-        names = {0: "background", 1: "LV", 2: "MYO", 3: "RV"}
-        out["anatomy_channels"] = [{"channel": c, "area_px": int((code.anatomy[c] > 0.5).sum()), "label": names.get(k, k)}
+        from .conventions import LABELS
+
+        out["anatomy_channels"] = [{"channel": c, "area_px": int((code.anatomy[c] > 0.5).sum()), "label": LABELS.get(k, k)}
                                    for c, k in enumerate(explorer.channel_classes(code))]
     return out
 

@@ -330,9 +330,10 @@ class LatentExplorerWidget(Container):
 
     # -- SDNet edits --------------------------------------------------------------------------------
     def _show_anatomy(self) -> None:
+        from ..conventions import LABELS
+
         classes = self.explorer.channel_classes(self.code)
-        names = {0: "background", 1: "LV", 2: "MYO", 3: "RV"}
-        self._status.value += "; channels -> " + ", ".join(f"{c}:{names.get(k, k)}" for c, k in enumerate(classes))
+        self._status.value += "; channels -> " + ", ".join(f"{c}:{LABELS.get(k, k)}" for c, k in enumerate(classes))
         data = self.code.anatomy
         if self.anatomy_layer is None or self.anatomy_layer not in self._viewer.layers:
             self.anatomy_layer = self._viewer.add_image(data, name=f"{self._source_name} anatomy channels", colormap="gray")

@@ -536,16 +536,16 @@ class SliceTask(Task):
         k = int(self.recipe.train_options.get("labelled_per_batch", 1))
         if self.recipe.architecture != "sdnet" or len(with_labels) in (0, len(items)):
             k = 0
-        turn = iter(())
+
+        def in_turn():  # the labelled slices, each once per round, in a new order every round
+            while True:
+                yield from rng.permutation(with_labels)
+
+        turn = in_turn()
         for idx in _batches(len(items), self.recipe.batch_size, rng):
             if k and not any(items[i][2] for i in idx):
                 idx = idx.copy()
-                for j in range(min(k, len(idx))):
-                    nxt = next(turn, None)
-                    if nxt is None:
-                        turn = iter(rng.permutation(with_labels))
-                        nxt = next(turn)
-                    idx[j] = nxt
+                idx[:k] = [next(turn) for _ in idx[:k]]
             imgs, labs, flags = [], [], []
             for i in idx:
                 img, lab, labelled = items[i]
