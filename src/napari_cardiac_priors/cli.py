@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from . import __version__
+from .conventions import DEFAULT_MODEL
 from .errors import InputError
 
 EXIT_BAD_INPUT = 2
@@ -56,7 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     sg = sub.add_parser("segment", help="segment short-axis stacks (labels and, for SSLLN models, landmarks)")
     sg.add_argument("inputs", nargs="+", metavar="INPUT", help="image files or DICOM folders")
-    sg.add_argument("--model", required=True, help="model name (see `cardiac-priors models list`)")
+    sg.add_argument("--model", default=DEFAULT_MODEL,
+                    help=f"model name (default {DEFAULT_MODEL}, for real scans; see `cardiac-priors models list`)")
+    sg.add_argument("--tta", action="store_true", help="average the four in-plane mirrorings (slab models; slower)")
     sg.add_argument("--out", required=True, help="output folder")
     sg.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")
     sg.add_argument("--frame", type=int, help="frame of a cine (4D) input")
@@ -133,7 +136,7 @@ def build_parser() -> argparse.ArgumentParser:
     ba = sub.add_parser("batch", help="segment (and refine) a cohort on dask.distributed, resumable, with provenance")
     ba.add_argument("cohort", help="ACDC-layout folder, folder of images, or CSV (subject, ed[, es, ed_labels, es_labels, group])")
     ba.add_argument("--out", required=True, help="output folder (a rerun skips finished subjects)")
-    ba.add_argument("--model", required=True, help="segmentation model name")
+    ba.add_argument("--model", default=DEFAULT_MODEL, help=f"segmentation model name (default {DEFAULT_MODEL})")
     ba.add_argument("--refine", action="store_true", help="refine each segmentation by atlas propagation")
     ba.add_argument("--atlases", default="atlases-phantom", help="atlas set name or folder (default atlases-phantom)")
     ba.add_argument("--n-atlases", type=int, default=5, help="atlases kept after NMI ranking (default 5)")
@@ -259,7 +262,7 @@ def _segment(args) -> int:
                 volume = volume.frame(args.frame)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                result = segment(volume, model)
+                result = segment(volume, model, tta=args.tta)
             for w in caught:
                 print(f"cardiac-priors segment: warning: {Path(path).name}: {w.message}", file=sys.stderr)
             write_volume(result.labels, seg_path)

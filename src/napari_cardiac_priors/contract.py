@@ -44,7 +44,7 @@ def check_input(volume: Volume, contract: dict, *, name: str = "the model") -> N
     """Raise :class:`InputError` when ``volume`` does not fit the contract (one clear line)."""
     if volume.is_cine:
         raise InputError(f"{name} segments one frame (z, y, x); pick a frame of the cine stack first")
-    s_max = contract["size"][0]
+    s_max = contract["size"][0] if "size" in contract else None
     n = volume.spatial_shape[0]
     if s_max is not None and contract.get("spacing", [None])[0] is None and n > int(s_max):
         raise InputError(f"the stack has {n} slices; {name} handles at most {s_max}")
@@ -136,6 +136,17 @@ def lr_model_grid(volume: Volume, contract: dict, *, multiple: int = 8) -> Model
     ky, kx, y0, x0 = centred_inplane(volume, (sy, sx), (Y, X))
     m = np.array([[kx, 0, 0, x0], [0, ky, 0, y0], [0, 0, 1.0, 0.0], [0, 0, 0, 1.0]])
     return ModelGrid(affine=volume.affine @ m, shape=(nz, Y, X), first=0, count=nz)
+
+
+def slab_indices(n_slices: int, slice_spacing: float, *, slab: int, slab_spacing_mm: float) -> np.ndarray:
+    """``(n_slices, slab)`` int array: the input slices that make the slab of each centre slice
+    (``-1`` beyond the stack's ends: a zero slice). Neighbours lie ``d`` slices apart, ``d`` the
+    whole number of slices nearest ``slab_spacing_mm`` (at least 1), so that a thin-slice stack
+    shows the network about the slice distance it was trained with."""
+    d = max(1, int(round(float(slab_spacing_mm) / float(slice_spacing))))
+    offsets = (np.arange(slab) - slab // 2) * d
+    idx = np.arange(n_slices)[:, None] + offsets[None, :]
+    return np.where((idx >= 0) & (idx < n_slices), idx, -1)
 
 
 def to_model(volume: Volume, contract: dict, grid: ModelGrid | None = None) -> tuple[np.ndarray, ModelGrid]:

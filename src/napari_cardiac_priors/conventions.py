@@ -14,6 +14,9 @@ import numpy as np
 AXES_3D = ("z", "y", "x")
 AXES_4D = ("t", "z", "y", "x")
 
+#: The segmentation model for real scans that every entry point uses unless told otherwise.
+DEFAULT_MODEL = "sslln-acdc"
+
 #: Canonical labels: value -> short name.
 LABELS = {0: "background", 1: "LV", 2: "MYO", 3: "RV", 4: "RVW"}
 #: Canonical labels: value -> description.

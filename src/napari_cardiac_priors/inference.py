@@ -96,6 +96,106 @@ def keep_largest_component(labels: np.ndarray) -> np.ndarray:
     return out
 
 
+def keep_heart(labels: np.ndarray, spacing, *, tolerance_mm: float = 10.0) -> np.ndarray:
+    """Keep the heart whole on a stack with breath-hold shifts: the connected piece of the heart
+    that holds most heart voxels, and for each label value its own largest piece, where pieces
+    in neighbouring slices connect when they come within ``tolerance_mm`` in-plane (a slice
+    shifted by a breath-hold stays; a blob far from the heart goes).
+
+    ``labels`` ``(z, y, x)`` canonical values; ``spacing`` ``(sz, sy, sx)`` mm.
+    """
+    from scipy import ndimage
+
+    _, sy, sx = (float(v) for v in spacing)
+
+    def largest(mask, tol):
+        if not mask.any():
+            return mask
+        grown = np.stack([ndimage.distance_transform_edt(~m, sampling=(sy, sx)) <= tol if m.any() else m for m in mask])
+        comp, n = ndimage.label(grown, structure=ndimage.generate_binary_structure(3, 1))
+        if n <= 1:
+            return mask
+        sizes = np.bincount(comp[mask], minlength=n + 1)
+        return mask & (comp == int(np.argmax(sizes)))
+
+    out = np.where(largest(labels > 0, tolerance_mm), labels, 0).astype(labels.dtype)
+    for v in np.unique(out):
+        if v:
+            out[(out == v) & ~largest(out == v, tolerance_mm / 2)] = 0
+    return out
+
+
+def slab_grid(volume: Volume, contract: dict):
+    """The model grid of a slab model: the input's own slices, in-plane resampled to the
+    contract's pixel spacing over the input's whole field of view (a multiple of 16 pixels)."""
+    from .contract import lr_model_grid
+
+    return lr_model_grid(volume, contract, multiple=int(contract.get("multiple", 16)))
+
+
+def predict_slab(network, volume: Volume, contract: dict, *, device: str = "cpu", tta: bool = False, batch: int = 8):
+    """Slide a slab network over every slice of ``volume`` ``(z, y, x)``.
+
+    Returns ``(seg, lmk, grid)``: softmax probabilities ``(C, z, Y, X)`` and (landmark head)
+    ``(L, z, Y, X)`` or None, on the model grid ``grid`` (:func:`slab_grid`). With ``tta`` the
+    four in-plane mirrorings are averaged.
+    """
+    import torch
+
+    from .contract import normalise, slab_indices
+    from .volume import resample
+
+    grid = slab_grid(volume, contract)
+    norm = volume.with_array(normalise(volume.array, contract.get("normalisation", "percentile_1_99")))
+    image = resample(norm, affine=grid.affine, shape=grid.shape, order=1).array.astype(np.float32)
+    nz = image.shape[0]
+    idx = slab_indices(nz, volume.spacing[0], slab=int(contract["slab"]), slab_spacing_mm=float(contract.get("slab_spacing_mm", 8.0)))
+    padded = np.concatenate([image, np.zeros((1, *image.shape[1:]), np.float32)])  # index -1: a zero slice
+    flips = [(), (-1,), (-2,), (-2, -1)] if tta else [()]
+    seg_out, lmk_out = None, None
+    for b in range(0, nz, batch):
+        x = torch.from_numpy(padded[idx[b : b + batch]])
+        seg_acc, lmk_acc = 0.0, 0.0
+        for f in flips:
+            out = forward(network, x.flip(f) if f else x, device=device)
+            out = out if isinstance(out, tuple) else (out, None)
+            seg = out[0].float().softmax(1)
+            seg_acc = seg_acc + (seg.flip(f) if f else seg)
+            if out[1] is not None:
+                lmk = out[1].float().softmax(1)
+                lmk_acc = lmk_acc + (lmk.flip(f) if f else lmk)
+        seg_np = (seg_acc / len(flips)).cpu().numpy()
+        if seg_out is None:
+            seg_out = np.empty((seg_np.shape[1], nz, *image.shape[1:]), np.float32)
+            if not isinstance(lmk_acc, float):
+                lmk_out = np.empty((lmk_acc.shape[1], nz, *image.shape[1:]), np.float32)
+        seg_out[:, b : b + batch] = seg_np.transpose(1, 0, 2, 3)
+        if lmk_out is not None:
+            lmk_out[:, b : b + batch] = (lmk_acc / len(flips)).cpu().numpy().transpose(1, 0, 2, 3)
+    return seg_out, lmk_out, grid
+
+
+def segment_slab(volume: Volume, network, contract: dict, *, device: str = "cpu", tta: bool = False,
+                 postprocess: bool = True, labels_map=None):
+    """Labels (and landmark probabilities) of a slab network on the input grid of ``volume``:
+    ``SlabOutput(labels Volume, landmark probabilities (L, z, y, x) or None)``."""
+    seg_p, lmk_p, grid = predict_slab(network, volume, contract, device=device, tta=tta)
+    prob_in = probabilities_to_input(seg_p, grid, volume)
+    labels = prob_in.argmax(axis=0).astype(np.uint8)
+    if labels_map is not None:
+        labels = np.asarray(labels_map, np.uint8)[labels]
+    if postprocess:
+        labels = keep_heart(labels, volume.spacing)
+    lmk_in = probabilities_to_input(lmk_p, grid, volume) if lmk_p is not None else None
+    return SlabOutput(Volume(labels, affine=volume.affine, kind="labels"), lmk_in)
+
+
+@dataclass
+class SlabOutput:
+    labels: Volume
+    landmark_probabilities: np.ndarray | None
+
+
 def forward(network, x, *, device: str = "cpu"):
     """``network(x)`` on ``device`` without gradients; float16 autocast on CUDA."""
     import torch
@@ -120,7 +220,8 @@ def predict_probabilities(network, image: np.ndarray, *, device: str = "cpu"):
     return seg, lmk
 
 
-def segment(volume: Volume, model: str | LoadedModel, *, device: str = "cpu", postprocess: bool = True) -> Segmentation:
+def segment(volume: Volume, model: str | LoadedModel, *, device: str = "cpu", postprocess: bool = True,
+            tta: bool = False) -> Segmentation:
     """Segment a 3D short-axis ``volume`` (z, y, x) with ``model``.
 
     Returns labels (canonical values, the input's grid and geometry) and, for models with a
@@ -140,6 +241,8 @@ def segment(volume: Volume, model: str | LoadedModel, *, device: str = "cpu", po
         if entry.config.get("task") != "segmentation":
             raise InputError(f"model {entry.name!r} is a super-resolution model; use enhance()")
         return _segment_hr(volume, model, postprocess=postprocess)
+    if entry.architecture == "slab2d":
+        return _segment_with_slab(volume, model, postprocess=postprocess, tta=tta)
     t0 = time.perf_counter()
     image, grid = to_model(volume, entry.input)
     seg_p, lmk_p = predict_probabilities(model.network, image, device=model.device)
@@ -165,6 +268,34 @@ def segment(volume: Volume, model: str | LoadedModel, *, device: str = "cpu", po
     info = {"model": entry.name, "version": entry.version, "sha256": entry.sha256, "device": str(model.device),
             "network_seconds": t1 - t0, "total_seconds": time.perf_counter() - t0}
     return Segmentation(out, landmarks, entry.name, info)
+
+
+def _segment_with_slab(volume: Volume, model: LoadedModel, *, postprocess: bool, tta: bool) -> Segmentation:
+    import time
+
+    from .landmarks import from_slab_probabilities
+    from .quality import domain_notes
+
+    entry = model.entry
+    t0 = time.perf_counter()
+    channel_to_label = [int(entry.labels.get(str(c), c)) for c in range(int(entry.config["n_classes"]))]
+    out = segment_slab(volume, model.network, entry.input, device=model.device, tta=tta, postprocess=postprocess,
+                       labels_map=channel_to_label)
+    t1 = time.perf_counter()
+    labels = out.labels.array
+    notes = domain_notes(volume, entry, labels)
+    landmarks = None
+    if out.landmark_probabilities is not None:
+        landmarks, missing = from_slab_probabilities(out.labels, out.landmark_probabilities)
+        notes += missing
+    if not np.any(labels):
+        notes.insert(0, f"model {entry.name!r} found no heart in this image; the labels are empty")
+    for note in notes:
+        warnings.warn(note, stacklevel=3)
+    result = Volume(labels, affine=volume.affine, kind="labels", metadata={"model": entry.name, "version": entry.version})
+    info = {"model": entry.name, "version": entry.version, "sha256": entry.sha256, "device": str(model.device),
+            "network_seconds": t1 - t0, "total_seconds": time.perf_counter() - t0, "tta": bool(tta), "notes": notes}
+    return Segmentation(result, landmarks, entry.name, info)
 
 
 def predict_hr(volume: Volume, model: LoadedModel):

@@ -197,19 +197,51 @@ def derive_from_labels(labels, spacing=None, *, affine=None) -> Landmarks:
     k = int(np.clip(np.round(0.5 * (apex[0] + mv[0])), 0, lab.shape[0] - 1))
     t = 0.0 if mv[0] == apex[0] else (k - apex[0]) / (mv[0] - apex[0])
     p = apex[1:] + t * (mv[1:] - apex[1:])  # (y, x) index of P in slice k
-    sl = lab[k]
-    _, sy, sx = vol.spacing
+    found = inplane_points(lab[k], p, vol.spacing[1:])
+    for msg in found.pop("warnings"):
+        warnings.warn(f"derive_from_labels: {msg} (mid-ventricular slice {k})", stacklevel=2)
+    for name in ("lv_lateral", "rv_lateral"):
+        if found[name] is not None:
+            pos[LANDMARK_NAMES.index(name)] = [k, *found[name]]
+    if found["rv_inserts"] is not None:
+        ins = [[k, *q] for q in found["rv_inserts"]]
+        world_y = vol.index_to_world(np.array(ins))[:, 1]
+        ant, inf = (ins[0], ins[1]) if world_y[0] >= world_y[1] else (ins[1], ins[0])
+        pos[LANDMARK_NAMES.index("rv_insert_anterior")] = ant
+        pos[LANDMARK_NAMES.index("rv_insert_inferior")] = inf
+    return result()
 
-    def sample(points_mm):  # points_mm (..., 2) offsets (dy, dx) in mm from P -> labels
+
+def inplane_points(sl: np.ndarray, p, spacing_yx) -> dict:
+    """The in-plane landmarks of one short-axis slice ``sl`` ``(y, x)`` (canonical labels), seen
+    from the point ``p`` ``(y, x)`` (index units; the long axis's crossing, or the LV centroid),
+    with pixel spacing ``spacing_yx`` ``(sy, sx)`` mm. Along 360 rays from ``p``:
+
+    - ``rv_inserts``: the two ends of the longest arc of the LV epicardium that the RV cavity
+      touches, on the epicardium (unnamed: which is anterior is decided by the caller);
+    - ``rv_lateral``: the RV cavity point farthest along the direction from ``p`` to the RV
+      cavity's centroid;
+    - ``lv_lateral``: on the ray away from the RV centroid, mid-way between endo- and epicardium.
+
+    Returns ``{"rv_inserts": (2, 2) array or None, "rv_lateral": (2,) or None, "lv_lateral":
+    (2,) or None, "warnings": [messages]}`` with points as ``(y, x)`` indices.
+    """
+    from .conventions import LV, MYO, RV
+
+    p = np.asarray(p, dtype=float)
+    sy, sx = (float(v) for v in spacing_yx)
+    out = {"rv_inserts": None, "rv_lateral": None, "lv_lateral": None, "warnings": []}
+
+    def sample(points_mm):  # points_mm (..., 2) offsets (dy, dx) in mm from p -> labels
         iy = np.round(p[0] + points_mm[..., 0] / sy).astype(int)
         ix = np.round(p[1] + points_mm[..., 1] / sx).astype(int)
         ok = (iy >= 0) & (iy < sl.shape[0]) & (ix >= 0) & (ix < sl.shape[1])
-        out = np.zeros(iy.shape, sl.dtype)
-        out[ok] = sl[iy[ok], ix[ok]]
-        return out
+        vals = np.zeros(iy.shape, sl.dtype)
+        vals[ok] = sl[iy[ok], ix[ok]]
+        return vals
 
     def index_of(offset_mm):
-        return [k, p[0] + offset_mm[0] / sy, p[1] + offset_mm[1] / sx]
+        return np.array([p[0] + offset_mm[0] / sy, p[1] + offset_mm[1] / sx])
 
     r_max = float(np.hypot(sl.shape[0] * sy, sl.shape[1] * sx))
     rho = (np.arange(int(r_max / _STEP_MM)) + 0.5) * _STEP_MM
@@ -218,37 +250,30 @@ def derive_from_labels(labels, spacing=None, *, affine=None) -> Landmarks:
     ray = sample(rho[None, :, None] * dirs[:, None, :])  # (rays, samples)
     is_rv = ray == RV
     if not is_rv.any():
-        warnings.warn(f"derive_from_labels: no RV cavity in the mid-ventricular slice {k}; RV landmarks are NaN", stacklevel=2)
+        out["warnings"].append("no RV cavity in the slice; RV landmarks are NaN")
+        return out
+    pts = rho[None, :, None] * dirs[:, None, :]
+    w = is_rv * rho[None, :]
+    c = np.einsum("ij,ijk->k", w, pts) / w.sum()
+    d = -c / max(np.linalg.norm(c), 1e-9)
+    line = sample(rho[:, None] * d[None, :])
+    endo = rho[min(int(first_false(line == LV)), rho.size - 1)]
+    epi = rho[min(int(first_false((line == LV) | (line == MYO))), rho.size - 1)]
+    if (line[0] in (LV, MYO)) and epi > endo:
+        out["lv_lateral"] = index_of(0.5 * (endo + epi - _STEP_MM) * d)
+    last = rho.size - 1 - np.argmax(is_rv[:, ::-1], axis=1)
+    rays = np.nonzero(is_rv.any(axis=1))[0]
+    outer = (rho[last[rays]] + 0.5 * _STEP_MM)[:, None] * dirs[rays]
+    out["rv_lateral"] = index_of(outer[int(np.argmax(outer @ -d))])
+    j = first_false((ray == LV) | (ray == MYO))
+    outside = ray[np.arange(_N_RAYS), np.minimum(j, rho.size - 1)]
+    touches = (outside == RV) & (j > 0) & (j < rho.size)
+    run = longest_run(touches)
+    if run is None:
+        out["warnings"].append("the RV cavity does not touch the LV epicardium")
     else:
-        # lv_lateral: away from the RV centroid
-        pts = rho[None, :, None] * dirs[:, None, :]
-        w = is_rv * rho[None, :]
-        c = np.einsum("ij,ijk->k", w, pts) / w.sum()
-        d = -c / max(np.linalg.norm(c), 1e-9)
-        line = sample(rho[:, None] * d[None, :])
-        endo = rho[min(int(first_false(line == LV)), rho.size - 1)]
-        epi = rho[min(int(first_false((line == LV) | (line == MYO))), rho.size - 1)]
-        if (line[0] in (LV, MYO)) and epi > endo:
-            pos[LANDMARK_NAMES.index("lv_lateral")] = index_of(0.5 * (endo + epi - _STEP_MM) * d)
-        # rv_lateral: the outermost RV sample farthest along the direction P -> RV centroid
-        last = rho.size - 1 - np.argmax(is_rv[:, ::-1], axis=1)
-        rays = np.nonzero(is_rv.any(axis=1))[0]
-        outer = (rho[last[rays]] + 0.5 * _STEP_MM)[:, None] * dirs[rays]
-        pos[LANDMARK_NAMES.index("rv_lateral")] = index_of(outer[int(np.argmax(outer @ -d))])
-        # insertion points: ends of the longest arc where the RV touches the epicardium
-        j = first_false((ray == LV) | (ray == MYO))
-        outside = ray[np.arange(_N_RAYS), np.minimum(j, rho.size - 1)]
-        touches = (outside == RV) & (j > 0) & (j < rho.size)
-        run = longest_run(touches)
-        if run is None:
-            warnings.warn("derive_from_labels: the RV cavity does not touch the LV epicardium in the mid slice", stacklevel=2)
-        else:
-            ins = [index_of((rho[j[e]] - 0.5 * _STEP_MM) * dirs[e]) for e in run]
-            world_y = vol.index_to_world(np.array(ins))[:, 1]
-            ant, inf = (ins[0], ins[1]) if world_y[0] >= world_y[1] else (ins[1], ins[0])
-            pos[LANDMARK_NAMES.index("rv_insert_anterior")] = ant
-            pos[LANDMARK_NAMES.index("rv_insert_inferior")] = inf
-    return result()
+        out["rv_inserts"] = np.array([index_of((rho[j[e]] - 0.5 * _STEP_MM) * dirs[e]) for e in run])
+    return out
 
 
 # -- landmark label volumes: targets for a landmark head, and points from its output -----------
@@ -319,3 +344,74 @@ def from_probabilities(prob: np.ndarray, reference) -> Landmarks:
     if missing:
         warnings.warn(f"no voxel found for landmark(s) {', '.join(missing)}; they are NaN", stacklevel=2)
     return Landmarks(pos, conf, ("model",) * n)
+
+
+def from_slab_probabilities(labels, prob: np.ndarray) -> tuple[Landmarks, list]:
+    """The six landmarks of a slab model: ``(Landmarks, notes)``.
+
+    ``labels`` is the model's label Volume ``(z, y, x)`` and ``prob`` its landmark-head
+    probabilities ``(4, z, y, x)`` on the same grid (background, RV insertion, RV lateral, LV
+    lateral). Names come from the anatomy and the geometry, never from the stored order:
+
+    - ``apex`` and ``mitral_valve`` from the labels (:func:`derive_from_labels`: the base is the
+      end where the LV cavity opens), so a reversed stack gets the same points;
+    - the in-plane landmarks on the mid-ventricular slice half way between them: the most
+      probable pixels of each class, their largest 2D clusters (two for the RV insertions) and
+      the clusters' probability-weighted centroids; of the two insertions the anterior one has
+      the larger world y (the rule of :func:`derive_from_labels`).
+
+    A landmark that cannot be found is NaN and named in ``notes``.
+    """
+    import warnings
+
+    from scipy import ndimage
+
+    n = len(LANDMARK_NAMES)
+    pos = np.full((n, 3), np.nan)
+    conf = np.full(n, np.nan)
+    notes = []
+    if not np.any(labels.array):
+        return Landmarks(pos, conf, ("model",) * n), notes
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        derived = derive_from_labels(labels)
+    ia, im = LANDMARK_NAMES.index("apex"), LANDMARK_NAMES.index("mitral_valve")
+    pos[[ia, im]] = derived.positions[[ia, im]]
+    conf[[ia, im]] = derived.confidence[[ia, im]]
+    if not (derived.valid[ia] and derived.valid[im]):
+        notes += [str(w.message) for w in caught[:1]]
+        missing = [nm for nm, ok in zip(LANDMARK_NAMES, np.isfinite(pos[:, 0])) if not ok]
+        notes.append(f"no voxel found for landmark(s) {', '.join(missing)}; they are NaN")
+        return Landmarks(pos, conf, ("model",) * n), notes
+    za, zm = labels.world_to_index(pos[[ia, im]])[:, 0]
+    k = int(np.clip(np.round(0.5 * (za + zm)), 0, labels.spatial_shape[0] - 1))
+    p = np.asarray(prob)[:, k]
+    winner = p.argmax(axis=0)
+    found = {}
+    for c, name, count in ((1, "rv_insert", 2), (2, "rv_lateral", 1), (3, "lv_lateral", 1)):
+        comp, m = ndimage.label(winner == c)
+        if m == 0:
+            continue
+        sizes = np.bincount(comp.ravel())[1:]
+        points = []
+        for j in np.argsort(sizes)[::-1][:count]:
+            mask = comp == j + 1
+            idx = np.argwhere(mask)
+            w = p[c][mask]
+            yx = (idx * w[:, None]).sum(0) / w.sum()
+            points.append((labels.index_to_world([k, *yx]), float(w.max())))
+        found[name] = points
+    for name in ("rv_lateral", "lv_lateral"):
+        if name in found:
+            i = LANDMARK_NAMES.index(name)
+            pos[i], conf[i] = found[name][0]
+    inserts = found.get("rv_insert", [])
+    if len(inserts) == 2:
+        ant, inf = sorted(inserts, key=lambda q: -q[0][1])
+        for name, (q, c) in (("rv_insert_anterior", ant), ("rv_insert_inferior", inf)):
+            i = LANDMARK_NAMES.index(name)
+            pos[i], conf[i] = q, c
+    missing = [nm for nm, ok in zip(LANDMARK_NAMES, np.isfinite(pos[:, 0])) if not ok]
+    if missing:
+        notes.append(f"no voxel found for landmark(s) {', '.join(missing)} on the mid-ventricular slice {k}; they are NaN")
+    return Landmarks(pos, conf, ("model",) * n), notes

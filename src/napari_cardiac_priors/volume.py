@@ -255,3 +255,26 @@ def resample(volume: Volume, reference: Volume | None = None, *, affine=None, sh
     if volume.kind == "labels":
         out = out.astype(volume.array.dtype)
     return Volume(out, affine=affine, kind=volume.kind, metadata=dict(volume.metadata))
+
+
+def restored(volume: Volume, *, flip=(), swap_xy: bool = False) -> Volume:
+    """The same world content stored in another voxel order: the array axes in ``flip``
+    (``"z"``, ``"y"``, ``"x"``) reversed and, with ``swap_xy``, the in-plane axes swapped, the
+    affine changed so that every voxel keeps its world position. Models must give the same
+    answer on it (up to resampling); tests and benchmarks use it to check that."""
+    a = volume.array
+    m = np.eye(4)  # new voxel index (x', y', z') -> old voxel index (x, y, z)
+    nz, ny, nx = volume.spatial_shape
+    axis = {"z": (-3, 2, nz), "y": (-2, 1, ny), "x": (-1, 0, nx)}
+    for name in flip:
+        if name not in axis:
+            raise ValueError(f"flip takes 'z', 'y' or 'x', got {name!r}")
+        ax, col, n = axis[name]
+        a = np.flip(a, axis=ax)
+        f = np.eye(4)
+        f[col, col], f[col, 3] = -1.0, n - 1
+        m = m @ f
+    if swap_xy:
+        a = np.swapaxes(a, -1, -2)
+        m = m @ np.eye(4)[[1, 0, 2, 3]]
+    return replace(volume, array=np.ascontiguousarray(a), affine=volume.affine @ m, spacing=None)

@@ -55,11 +55,11 @@ class SegmentWidget(Container):
     """
 
     def __init__(self, napari_viewer):
-        from ..registry import list_models
+        from ..registry import list_models, segmentation_choices
 
         super().__init__(labels=True)
         self._viewer = napari_viewer
-        models = [e.name for e in list_models(task="segmentation")] + [e.name for e in list_models(task="super-resolution")]
+        models = segmentation_choices()
         shape_models = [NO_SHAPE_MODEL] + [e.name for e in list_models(task="shape-prior")]
         self._image = ComboBox(label="Image", choices=self._image_layers, nullable=True)
         self._model = ComboBox(label="Model", choices=models, value=models[0] if models else None, nullable=not models)
@@ -92,13 +92,14 @@ class SegmentWidget(Container):
         return [layer for layer in self._viewer.layers if isinstance(layer, Image)]
 
     def _describe(self, name) -> None:
-        from ..registry import get_model
+        from ..registry import get_model, trained_on_phantoms
 
         if not name:
             self._about.value = "no segmentation model installed"
             return
         e = get_model(name)
-        self._about.value = f"{e.description}\nlicence: {e.license or 'unknown'}"
+        caution = "\ntrained on synthetic phantoms: not for real scans" if trained_on_phantoms(e) else ""
+        self._about.value = f"{e.description}{caution}\nlicence: {e.license or 'unknown'}"
         self._about.tooltip = e.citation
 
     def run(self):

@@ -19,6 +19,10 @@ def build(architecture: str, config: dict):
         from .unet import UNet2D
 
         return UNet2D(**config)
+    if architecture == "slab2d":
+        from .slab import SlabNet
+
+        return SlabNet(**config)
     if architecture == "tl":
         from .tl import TLNetwork
 

@@ -114,6 +114,22 @@ def list_models(*, task: str | None = None) -> list[ModelEntry]:
     return sorted(entries, key=lambda e: e.name)
 
 
+def trained_on_phantoms(entry: ModelEntry) -> bool:
+    """True for a model trained on synthetic phantoms only (not meant for real scans)."""
+    return str((entry.training or {}).get("data", "")).startswith("phantom")
+
+
+def segmentation_choices() -> list[str]:
+    """Names of the models that segment or enhance a stack, in the order to offer them for a
+    real scan: the default model, then the other models trained on real scans, then those
+    trained on phantoms, then super-resolution models."""
+    from ..conventions import DEFAULT_MODEL
+
+    entries = list_models(task="segmentation") + list_models(task="super-resolution")
+    rank = lambda e: (e.name != DEFAULT_MODEL, e.task != "segmentation", trained_on_phantoms(e), e.name)  # noqa: E731
+    return [e.name for e in sorted(entries, key=rank)]
+
+
 def get_model(name: str) -> ModelEntry:
     """The manifest entry called ``name``; :class:`RegistryError` lists the known names."""
     for e in list_models():

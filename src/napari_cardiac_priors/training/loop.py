@@ -115,7 +115,7 @@ def train(recipe: Recipe, out_dir, *, data_root=None, epochs: int | None = None,
         save_weights({k: v.half() if v.is_floating_point() and not k.startswith(FLOAT32_BUFFERS) else v
                       for k, v in path_net.state_dict().items()},
                      out / "model.safetensors", metadata={"recipe": recipe.name, "epoch": record.get("epoch", 0)})
-        _write_entry(recipe, out, record)
+        _write_entry(recipe, out, record, domain=getattr(task, "domain", None))
 
     t_load = time.perf_counter()
     items = task.load(recipe.train_ids, max_cases=max_train_cases)
@@ -179,7 +179,7 @@ def _init_from(net, name: str, recipe: Recipe, *, device) -> tuple[int, float]:
     return int(entry.training.get("epochs_trained") or 0), float(score) if score is not None else -float("inf")
 
 
-def _write_entry(recipe: Recipe, out: Path, record: dict) -> None:
+def _write_entry(recipe: Recipe, out: Path, record: dict, *, domain: dict | None = None) -> None:
     from ..conventions import LABELS, LANDMARK_NAMES
     from ..registry import sha256_of
 
@@ -196,7 +196,7 @@ def _write_entry(recipe: Recipe, out: Path, record: dict) -> None:
         "config": recipe.config,
         "labels": {str(c): c for c in range(n_classes)},
         "label_names": {str(c): LABELS[c] for c in range(n_classes)},
-        "landmarks": list(LANDMARK_NAMES) if recipe.architecture == "sslln" else [],
+        "landmarks": list(LANDMARK_NAMES) if recipe.architecture == "sslln" or recipe.config.get("n_landmarks") else [],
         "input": recipe.input,
         "training": {
             "data": recipe.data,
@@ -210,6 +210,7 @@ def _write_entry(recipe: Recipe, out: Path, record: dict) -> None:
             "train_ids": list(recipe.train_ids),
             "validation_ids": list(recipe.val_ids),
             "validation": record.get("val", {}),
+            **({"domain": domain} if domain else {}),
         },
         "license": recipe.license,
         "citation": recipe.citation,

@@ -24,6 +24,10 @@ from .recipes import Recipe
 def make_task(recipe: Recipe, *, device: str = "cpu", data_root=None):
     if recipe.architecture == "sdnet" or recipe.data == "acdc-slices":
         return SliceTask(recipe, device, data_root)
+    if recipe.architecture == "slab2d":
+        from .slab import SlabTask
+
+        return SlabTask(recipe, device, data_root)
     if recipe.architecture in ("sslln", "unet2d"):
         return SegmentationTask(recipe, device, data_root)
     if recipe.architecture == "tl":

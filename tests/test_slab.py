@@ -1,0 +1,224 @@
+"""The slab contract (any slice count), invariance to the stored voxel order, landmark naming
+from anatomy and geometry, the heart-keeping post-processing, domain notes and the defaults."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+
+from napari_cardiac_priors.contract import slab_indices
+from napari_cardiac_priors.errors import InputError
+from napari_cardiac_priors.volume import Volume, resample, restored
+
+from helpers import install_tiny_slab
+
+
+def test_slab_indices_known_answers():
+    # 10 mm slices: direct neighbours, -1 beyond the ends
+    assert slab_indices(4, 10.0, slab=3, slab_spacing_mm=8.0).tolist() == [[-1, 0, 1], [0, 1, 2], [1, 2, 3], [2, 3, -1]]
+    # 2 mm slices: neighbours 4 slices (8 mm) away
+    idx = slab_indices(12, 2.0, slab=3, slab_spacing_mm=8.0)
+    assert idx[5].tolist() == [1, 5, 9] and idx[0].tolist() == [-1, 0, 4] and idx[11].tolist() == [7, 11, -1]
+    assert slab_indices(3, 5.0, slab=1, slab_spacing_mm=8.0).tolist() == [[0], [1], [2]]
+
+
+def test_slab_network_shapes_and_errors():
+    import torch
+
+    from napari_cardiac_priors.nn.slab import SlabNet
+
+    net = SlabNet(slab=3, n_classes=4, n_landmarks=4, base=4, depth=2).eval()
+    seg, lmk = net(torch.zeros(2, 3, 32, 48))
+    assert seg.shape == (2, 4, 32, 48) and lmk.shape == (2, 4, 32, 48)
+    assert SlabNet(slab=1, n_landmarks=0, base=4, depth=2)(torch.zeros(1, 1, 16, 16)).shape == (1, 4, 16, 16)
+    with pytest.raises(ValueError, match="expects 3 slices"):
+        net(torch.zeros(1, 2, 32, 32))
+    with pytest.raises(ValueError, match="multiple of 4"):
+        net(torch.zeros(1, 3, 30, 32))
+    with pytest.raises(ValueError, match="odd"):
+        SlabNet(slab=2)
+
+
+@pytest.mark.parametrize("n_slices, spacing", [(2, (10.0, 1.4, 1.4)), (9, (8.0, 1.25, 1.5)), (64, (2.0, 1.25, 1.25))])
+def test_any_slice_count_and_grid_runs(tmp_path, n_slices, spacing):
+    """2 to 64 slices, thin or thick, anisotropic in-plane pixels and a non-square grid: labels
+    come back on the input grid."""
+    from napari_cardiac_priors.inference import segment
+
+    name = install_tiny_slab(tmp_path)
+    rng = np.random.default_rng(0)
+    image = Volume(rng.normal(100, 20, (n_slices, 37, 53)).astype(np.float32), spacing=spacing)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        result = segment(image, name)
+    assert result.labels.spatial_shape == image.spatial_shape
+    assert np.allclose(result.labels.affine, image.affine)
+    assert result.landmarks is not None and result.landmarks.positions.shape == (6, 3)
+
+
+def test_bad_stacks_get_one_clear_error(tmp_path):
+    from napari_cardiac_priors.inference import segment
+
+    name = install_tiny_slab(tmp_path)
+    one = Volume(np.random.default_rng(0).normal(size=(1, 32, 32)).astype(np.float32), spacing=(8, 1.5, 1.5))
+    with pytest.raises(InputError, match="1 slice"):
+        segment(one, name)
+    with pytest.raises(InputError, match="label map"):
+        segment(one.with_array(one.array.astype(np.uint8), kind="labels"), name)
+    with pytest.raises(ValueError, match="singular"):
+        Volume(np.zeros((3, 8, 8)), affine=np.diag([1.0, 1.0, 0.0, 1.0]))
+
+
+def test_restored_keeps_world_positions():
+    rng = np.random.default_rng(1)
+    v = Volume(rng.random((5, 6, 7)), spacing=(10, 1.5, 1.2))
+    for kw in (dict(flip=("x",)), dict(flip=("y",)), dict(swap_xy=True), dict(flip=("z",)), dict(flip=("x", "z"), swap_xy=True)):
+        r = restored(v, **kw)
+        assert np.array_equal(resample(r, v, order=0).array, v.array)
+        assert np.allclose(r.index_to_world([0, 0, 0]), v.index_to_world(v.world_to_index(r.index_to_world([0, 0, 0]))))
+    with pytest.raises(ValueError, match="flip"):
+        restored(v, flip=("t",))
+
+
+def test_keep_heart_keeps_a_shifted_slice_and_drops_a_far_blob():
+    from napari_cardiac_priors.inference import keep_heart, keep_largest_component
+
+    lab = np.zeros((5, 60, 60), np.uint8)
+    for k in range(5):
+        lab[k, 20:30, 20:30] = 1
+    lab[2] = 0
+    lab[2, 20:30, 33:43] = 1  # a breath-hold shift: 3 pixels (4.5 mm) apart from its neighbours
+    lab[4, 50:54, 50:54] = 1  # a blob 30 mm away
+    out = keep_heart(lab, (10.0, 1.5, 1.5))
+    assert out[2].sum() == 100 and out[4, 50:54, 50:54].sum() == 0 and out[0].sum() == 100
+    assert keep_largest_component(lab)[2].sum() == 0  # the 3D largest component loses the shifted slice
+
+
+def _phantom_lr():
+    from napari_cardiac_priors.phantom import make_subject
+
+    ph = make_subject(9700, pathology="NOR", lr=True)["ed"]
+    return ph, resample(ph.labels, ph.lr_image)
+
+
+def test_landmark_names_come_from_anatomy_not_slice_order():
+    """Labels and a landmark map derived from them give the same named points however the
+    stack is stored: reversed slices, mirrored, transposed."""
+    from napari_cardiac_priors.conventions import LANDMARK_NAMES
+    from napari_cardiac_priors.landmarks import derive_from_labels, from_slab_probabilities
+    from napari_cardiac_priors.metrics import landmark_errors
+    from napari_cardiac_priors.training.slab import slab_landmark_target
+
+    _, labels = _phantom_lr()
+
+    def points(lab):
+        target = slab_landmark_target(lab.array, lab.spacing, radius_mm=3.0)
+        prob = np.eye(4, dtype=np.float32)[target].transpose(3, 0, 1, 2)
+        lm, notes = from_slab_probabilities(lab, prob)
+        return lm, notes
+
+    ref, notes = points(labels)
+    assert not notes and ref.valid.all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        derived = derive_from_labels(labels)
+    err = landmark_errors(ref, derived)
+    # apex and mitral valve are the derived ones; in-plane points agree within a few mm
+    assert err[LANDMARK_NAMES.index("apex")] < 1e-6 and err[LANDMARK_NAMES.index("mitral_valve")] < 1e-6
+    assert np.all(err < 6.0), err
+    for kw in (dict(flip=("z",)), dict(flip=("x",)), dict(swap_xy=True), dict(flip=("y", "z"))):
+        moved, _ = points(restored(labels, **kw))
+        assert np.all(landmark_errors(moved, ref) < 3.0), (kw, landmark_errors(moved, ref))
+
+
+def test_no_heart_gives_empty_labels_and_nan_landmarks(tmp_path):
+    from napari_cardiac_priors.landmarks import from_slab_probabilities
+
+    empty = Volume(np.zeros((6, 20, 20), np.uint8), spacing=(10, 1.5, 1.5), kind="labels")
+    lm, notes = from_slab_probabilities(empty, np.zeros((4, 6, 20, 20), np.float32))
+    assert not lm.valid.any()
+
+
+def test_domain_notes_flag_spacing_intensity_and_implausible_results():
+    from types import SimpleNamespace
+
+    from napari_cardiac_priors.quality import domain_notes, training_domain
+
+    rng = np.random.default_rng(0)
+    train = [Volume(rng.gamma(2.0, 50.0, (8, 40, 40)).astype(np.float32), spacing=(10, 1.5, 1.5)) for _ in range(3)]
+    entry = SimpleNamespace(name="m", training={"domain": training_domain(train)})
+    assert domain_notes(train[0], entry) == []
+    thin = Volume(train[0].array, spacing=(2.0, 1.5, 1.5))
+    assert any("slice spacing 2 mm" in n for n in domain_notes(thin, entry))
+    bright = train[0].with_array(np.sqrt(train[0].array) * 0 + rng.random((8, 40, 40)) ** 0.1)
+    assert any("intensity distribution" in n for n in domain_notes(bright, entry))
+    lab = np.zeros((8, 40, 40), np.uint8)
+    lab[2:6, 10:20, 10:20] = 1  # an LV without wall or RV
+    assert any("implausible" in n for n in domain_notes(train[0], entry, lab))
+
+
+def test_real_scan_model_is_the_default_and_phantom_models_come_last():
+    from napari_cardiac_priors import registry
+    from napari_cardiac_priors.cli import build_parser
+    from napari_cardiac_priors.conventions import DEFAULT_MODEL
+
+    names = registry.segmentation_choices()
+    assert names[0] == DEFAULT_MODEL == "sslln-acdc"
+    phantom = [i for i, n in enumerate(names) if registry.trained_on_phantoms(registry.get_model(n))]
+    real = [i for i, n in enumerate(names) if not registry.trained_on_phantoms(registry.get_model(n))
+            and registry.get_model(n).task == "segmentation"]
+    assert phantom and max(real) < min(phantom)
+    parser = build_parser()
+    assert parser.parse_args(["segment", "x.nii.gz", "--out", "o"]).model == DEFAULT_MODEL
+    assert parser.parse_args(["batch", "c", "--out", "o"]).model == DEFAULT_MODEL
+
+
+def _held_out(acdc_root, pid=5, phase="ed"):
+    from napari_cardiac_priors.io.acdc import iter_patients
+
+    p = next(iter_patients(acdc_root, ids=[pid]))
+    return p.image(phase), p.labels(phase)
+
+
+def test_bundled_sslln_acdc_on_a_held_out_patient_stored_every_which_way(acdc_root):
+    """The default model on a validation patient: accurate, six landmarks, and the same labels
+    and landmark names in five other voxel orders (world geometry unchanged)."""
+    from napari_cardiac_priors.inference import segment
+    from napari_cardiac_priors.metrics import dice, landmark_errors
+
+    image, gt = _held_out(acdc_root)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ref = segment(image, "sslln-acdc")
+    for v in (1, 2, 3):
+        assert dice(ref.labels.array == v, gt.array == v) > 0.8
+    assert ref.landmarks.valid.all()
+    for kw in (dict(flip=("x",)), dict(flip=("y",)), dict(swap_xy=True), dict(flip=("z",)), dict(flip=("x", "z"), swap_xy=True)):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            res = segment(restored(image, **kw), "sslln-acdc")
+        back = resample(res.labels, ref.labels).array
+        for v in (1, 2, 3):
+            assert dice(back == v, ref.labels.array == v) > 0.93, (kw, v)
+        assert np.all(landmark_errors(res.landmarks, ref.landmarks) < 8.0), (kw, landmark_errors(res.landmarks, ref.landmarks))
+
+
+def test_bundled_sslln_acdc_runs_on_a_thin_slice_stack(acdc_root):
+    """A 2 mm stack of 40+ slices (ACDC resampled through-plane) is segmented, not refused."""
+    from napari_cardiac_priors.inference import segment
+    from napari_cardiac_priors.metrics import dice
+
+    image, gt = _held_out(acdc_root)
+    n = int((image.spatial_shape[0] - 1) * image.spacing[0] / 2.0) + 1
+    m = np.eye(4)
+    m[2, 2] = 2.0 / image.spacing[0]
+    thin = resample(image, affine=image.affine @ m, shape=(n, *image.spatial_shape[1:]), order=1)
+    thin_gt = resample(gt, thin)
+    assert n >= 40
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = segment(thin, "sslln-acdc")
+    assert res.labels.spatial_shape == thin.spatial_shape
+    assert dice(res.labels.array == 1, thin_gt.array == 1) > 0.8
