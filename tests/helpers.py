@@ -73,7 +73,7 @@ def install_tiny_tl(tmp_path, *, name="tiny-tl", n_classes=5, shape=(48, 48, 48)
     return name
 
 
-SLAB_CONTRACT = {"slab": 3, "slab_spacing_mm": 8.0, "spacing": [None, 1.6, 1.6], "multiple": 16,
+SLAB_CONTRACT = {"slab": 3, "slab_spacing_mm": 8.0, "spacing": [None, 1.6, 1.6], "multiple": 16, "roi_size": [32, 32],
                  "slice_spacing_range": [1.0, 12.0], "inplane_spacing_range": [0.5, 2.5],
                  "normalisation": "percentile_1_99", "min_slices": 2}
 

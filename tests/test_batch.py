@@ -154,12 +154,18 @@ def test_unreadable_file_fails_its_subject_only(tmp_path):
 
 def test_partial_files_are_removed(tmp_path):
     (tmp_path / "subjects" / "s").mkdir(parents=True)
-    stale = tmp_path / "subjects" / "s" / ".s_ed_seg.nii.gz.abc123.part.nii.gz"
+    stale = tmp_path / "subjects" / "s" / ".s_ed_seg.nii.gz.ab12cd_9.cardiac-priors-part.nii.gz"
     stale.write_bytes(b"half")
     keep = tmp_path / "subjects" / "s" / "s_ed_seg.nii.gz"
     keep.write_bytes(b"whole")
+    # a user's files that look like partial files of other tools are never touched
+    mine = [tmp_path / ".my.particle-notes.txt", tmp_path / "notes" / ".draft.partial",
+            tmp_path / "subjects" / "s" / ".x.nii.gz.abc123.part.nii.gz"]
+    for p in mine:
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_text("user data")
     assert remove_partial_files(tmp_path) == 1
-    assert not stale.exists() and keep.exists()
+    assert not stale.exists() and keep.exists() and all(p.read_text() == "user data" for p in mine)
 
 
 # -- the cluster run ------------------------------------------------------------------------
@@ -196,7 +202,7 @@ def test_cluster_run_rerun_and_changed_input(cohort, tmp_path, client):
     write_volume(Volume(img.array[:, ::-1, :].copy(), affine=img.affine, kind="image"), data / "ph9702_es_image.nii.gz")
     summary = run_batch(data, out, BatchOptions(model=MODEL), client=client)
     assert (summary.done, summary.skipped, summary.failed) == (1, 2, 1)
-    assert not list(out.rglob(".*.part*"))
+    assert not list(out.rglob(".*.cardiac-priors-part*"))
 
 
 def test_killed_worker_is_replaced_and_its_task_retried(cohort, tmp_path, client):

@@ -222,3 +222,41 @@ def test_bundled_sslln_acdc_runs_on_a_thin_slice_stack(acdc_root):
         res = segment(thin, "sslln-acdc")
     assert res.labels.spatial_shape == thin.spatial_shape
     assert dice(res.labels.array == 1, thin_gt.array == 1) > 0.8
+
+
+def test_cli_bad_stacks_one_line_each_and_nothing_written(tmp_path, capsys):
+    import nibabel as nib
+
+    from napari_cardiac_priors.cli import main
+
+    name = install_tiny_slab(tmp_path)
+    rng = np.random.default_rng(0)
+    nib.save(nib.Nifti1Image(rng.random((40, 40)).astype("f4"), np.eye(4)), tmp_path / "flat.nii.gz")
+    img = nib.Nifti1Image(rng.random((40, 40, 8)).astype("f4"), None)
+    degenerate = np.eye(4)
+    degenerate[2, 2] = 0.0
+    img.header.set_sform(degenerate, code=1)
+    img.header.set_qform(None, code=0)
+    nib.save(img, tmp_path / "degenerate.nii.gz")
+    nib.save(nib.Nifti1Image(rng.random((40, 40, 1)).astype("f4"), np.diag([1.5, 1.5, 8, 1])), tmp_path / "one.nii.gz")
+    nib.save(nib.Nifti1Image(rng.random((40, 48, 6)).astype("f4") * 100, np.diag([1.3, 1.6, 10, 1])), tmp_path / "good.nii.gz")
+    out = tmp_path / "out"
+    inputs = [str(tmp_path / f) for f in ("flat.nii.gz", "degenerate.nii.gz", "one.nii.gz", "good.nii.gz")]
+    code = main(["segment", *inputs, "--model", name, "--out", str(out), "--device", "cpu"])
+    err = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert code == 2 and len(err) == 3
+    for line, f in zip(err, ("flat.nii.gz", "degenerate.nii.gz", "one.nii.gz")):
+        assert f in line
+    assert "2D" in err[0] and "singular" in err[1] and "1 slice" in err[2]
+    assert sorted(p.name for p in out.iterdir()) == ["good_landmarks.json", "good_seg.nii.gz"]
+
+
+def test_roi_grid_is_centred_on_the_given_point():
+    from napari_cardiac_priors.inference import roi_grid
+
+    v = Volume(np.zeros((4, 50, 60), np.float32), spacing=(8.0, 1.25, 1.0))
+    grid = roi_grid(v, {"spacing": [None, 1.6, 1.6], "roi_size": [33, 21]}, (20.0, 30.0))
+    g = Volume(np.zeros(grid.shape, np.float32), affine=grid.affine)
+    centre = v.world_to_index(g.index_to_world([2, 16, 10]))
+    assert np.allclose(centre, [2, 20, 30]) and grid.shape == (4, 33, 21)
+    assert np.allclose(g.spacing, (8.0, 1.6, 1.6))

@@ -485,13 +485,21 @@ class BatchSummary:
 
 
 def remove_partial_files(out_dir) -> int:
-    """Remove temporary files left by an interrupted write (``.NAME.XXXX.part*``); returns how many."""
+    """Remove the temporary files that an interrupted write of this package left in ``out_dir``
+    and its ``subjects/`` folders (``.NAME.XXXXXXXX.cardiac-priors-part*``, see
+    :func:`~napari_cardiac_priors.io._atomic.is_own_temporary`; never a user's file, never
+    through a link); returns how many."""
+    from .io._atomic import is_own_temporary
+
     root = Path(out_dir)
     n = 0
-    for p in root.rglob(".*.part*") if root.is_dir() else []:
-        if p.is_file():
-            p.unlink()
-            n += 1
+    folders = [root] + ([d for d in (root / "subjects").iterdir() if d.is_dir() and not d.is_symlink()]
+                        if (root / "subjects").is_dir() and not (root / "subjects").is_symlink() else [])
+    for folder in folders if root.is_dir() else []:
+        for p in folder.iterdir():
+            if is_own_temporary(p) and p.is_file() and not p.is_symlink():
+                p.unlink()
+                n += 1
     return n
 
 

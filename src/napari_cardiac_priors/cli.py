@@ -121,6 +121,7 @@ def build_parser() -> argparse.ArgumentParser:
     me = sub.add_parser("measure", help="volumes (mL), masses (g) and ejection fractions of label maps")
     me.add_argument("seg", nargs="+", help="label map files")
     me.add_argument("--csv", help="write the table to this CSV file")
+    me.add_argument("--overwrite", action="store_true", help="replace an existing --csv file")
 
     cl = sub.add_parser("classify", help="pathology classification from T-L shape codes (or PCA) of ACDC-layout patients")
     cl.add_argument("--train", required=True, help="ACDC-layout folder of training patients (Group in Info.cfg)")
@@ -270,7 +271,8 @@ def _segment(args) -> int:
                 write_landmarks(result.landmarks, lm_path)
             print(f"{Path(path).name}: {seg_path.name} ({result.info['total_seconds']:.2f} s)")
         except (InputError, IndexError) as e:
-            print(f"cardiac-priors segment: error: {e}", file=sys.stderr)
+            where = "" if Path(path).name in str(e) else f"{Path(path).name}: "
+            print(f"cardiac-priors segment: error: {where}{e}", file=sys.stderr)
             failed += 1
     return EXIT_BAD_INPUT if failed else 0
 
@@ -385,7 +387,10 @@ def _atlases(args) -> int:
     from .io import VOLUME_SUFFIXES, full_suffix
     from .registry.atlases import build_from_images, write_atlas_set
 
+    from .registry import check_name
+
     folder = Path(args.dir)
+    check_name(args.name or folder.name, what="atlas set")  # before any work: a name is never a path
     if not folder.is_dir():
         raise InputError(f"{folder}: no such folder")
     images = [p for p in sorted(folder.iterdir()) if full_suffix(p) in VOLUME_SUFFIXES]
@@ -622,6 +627,8 @@ def _measure(args) -> int:
     from .io import atomic_path, read_volume, stem
     from .metrics import cardiac_measures, ejection_fraction
 
+    if args.csv and Path(args.csv).exists() and not args.overwrite:
+        raise InputError(f"{args.csv} exists; pass --overwrite to replace it")
     rows = []
     for path in args.seg:
         v = read_volume(path, kind="labels")

@@ -136,20 +136,61 @@ def slab_grid(volume: Volume, contract: dict):
 def predict_slab(network, volume: Volume, contract: dict, *, device: str = "cpu", tta: bool = False, batch: int = 8):
     """Slide a slab network over every slice of ``volume`` ``(z, y, x)``.
 
+    With ``roi_size`` ``(Y, X)`` in the contract (the field of view the network was trained
+    on), a first pass over the whole field of view at ``locate_spacing`` mm finds the heart
+    (the largest shift-tolerant piece of LV + MYO, :func:`keep_heart`) and the second pass
+    segments a ``roi_size`` grid centred on it; elsewhere is background. Without it the whole
+    field of view is segmented (:func:`slab_grid`).
+
     Returns ``(seg, lmk, grid)``: softmax probabilities ``(C, z, Y, X)`` and (landmark head)
-    ``(L, z, Y, X)`` or None, on the model grid ``grid`` (:func:`slab_grid`). With ``tta`` the
-    four in-plane mirrorings are averaged.
+    ``(L, z, Y, X)`` or None, on the model grid ``grid``. With ``tta`` the four in-plane
+    mirrorings are averaged.
     """
+    from .contract import normalise
+
+    norm = volume.with_array(normalise(volume.array, contract.get("normalisation", "percentile_1_99")))
+    if not contract.get("roi_size"):
+        grid = slab_grid(volume, contract)
+        return (*_run_slab(network, norm, grid, contract, device=device, tta=tta, batch=batch), grid)
+    locate = {**contract, "spacing": [None, *[float(contract.get("locate_spacing", 2.0))] * 2]}
+    coarse = slab_grid(volume, locate)
+    seg, _ = _run_slab(network, norm, coarse, contract, device=device, tta=False, batch=batch)
+    heart = keep_heart(seg.argmax(0).astype(np.uint8), (volume.spacing[0], *locate["spacing"][1:]))
+    lv = np.argwhere(np.isin(heart, (1, 2)))
+    if lv.size == 0:  # no heart found: the whole field of view
+        grid = slab_grid(volume, contract)
+    else:
+        centre_model = lv.mean(0)  # (z, y, x) on the coarse grid
+        centre = Volume(heart, affine=coarse.affine, kind="labels").index_to_world(centre_model)
+        grid = roi_grid(volume, contract, volume.world_to_index(centre)[1:])
+    return (*_run_slab(network, norm, grid, contract, device=device, tta=tta, batch=batch), grid)
+
+
+def roi_grid(volume: Volume, contract: dict, centre_yx):
+    """The slab model grid of ``roi_size`` ``(Y, X)`` pixels of the contract spacing, centred on
+    the input index ``centre_yx`` ``(y, x)``, over all the input's slices."""
+    from .contract import ModelGrid
+
+    Y, X = (int(v) for v in contract["roi_size"])
+    _, sy_in, sx_in = volume.spacing
+    ky, kx = float(contract["spacing"][1]) / sy_in, float(contract["spacing"][2]) / sx_in
+    y0 = float(centre_yx[0]) - ky * (Y - 1) / 2.0
+    x0 = float(centre_yx[1]) - kx * (X - 1) / 2.0
+    m = np.array([[kx, 0, 0, x0], [0, ky, 0, y0], [0, 0, 1.0, 0.0], [0, 0, 0, 1.0]])
+    nz = volume.spatial_shape[0]
+    return ModelGrid(affine=volume.affine @ m, shape=(nz, Y, X), first=0, count=nz)
+
+
+def _run_slab(network, norm: Volume, grid, contract: dict, *, device: str, tta: bool, batch: int):
+    """The network over every slab of the normalised ``norm`` resampled onto ``grid``."""
     import torch
 
-    from .contract import normalise, slab_indices
+    from .contract import slab_indices
     from .volume import resample
 
-    grid = slab_grid(volume, contract)
-    norm = volume.with_array(normalise(volume.array, contract.get("normalisation", "percentile_1_99")))
     image = resample(norm, affine=grid.affine, shape=grid.shape, order=1).array.astype(np.float32)
     nz = image.shape[0]
-    idx = slab_indices(nz, volume.spacing[0], slab=int(contract["slab"]), slab_spacing_mm=float(contract.get("slab_spacing_mm", 8.0)))
+    idx = slab_indices(nz, norm.spacing[0], slab=int(contract["slab"]), slab_spacing_mm=float(contract.get("slab_spacing_mm", 8.0)))
     padded = np.concatenate([image, np.zeros((1, *image.shape[1:]), np.float32)])  # index -1: a zero slice
     flips = [(), (-1,), (-2,), (-2, -1)] if tta else [()]
     seg_out, lmk_out = None, None
@@ -172,7 +213,32 @@ def predict_slab(network, volume: Volume, contract: dict, *, device: str = "cpu"
         seg_out[:, b : b + batch] = seg_np.transpose(1, 0, 2, 3)
         if lmk_out is not None:
             lmk_out[:, b : b + batch] = (lmk_acc / len(flips)).cpu().numpy().transpose(1, 0, 2, 3)
-    return seg_out, lmk_out, grid
+    return seg_out, lmk_out
+
+
+def slab_to_input(prob: np.ndarray, grid, volume: Volume) -> np.ndarray:
+    """Probabilities ``(C, z, Y, X)`` on a slab model grid (the input's slices, in-plane scaled)
+    -> ``(C, z, y, x)`` on the input grid, bilinear; outside the model grid the background
+    (channel 0) is 1. All channels and slices at once (``torch.nn.functional.grid_sample``)."""
+    import torch
+
+    m = np.linalg.inv(grid.affine) @ volume.affine  # input (x, y, z) index -> model index
+    if not (np.allclose(m[:3, :3], np.diag(np.diag(m[:3, :3]))) and np.isclose(m[2, 2], 1) and np.isclose(m[2, 3], 0)):
+        return probabilities_to_input(prob, grid, volume)
+    _, ny, nx = volume.spatial_shape
+    Y, X = prob.shape[2:]
+    mx = m[0, 0] * np.arange(nx) + m[0, 3]
+    my = m[1, 1] * np.arange(ny) + m[1, 3]
+    gx = torch.from_numpy((2 * mx / max(X - 1, 1) - 1).astype(np.float32))
+    gy = torch.from_numpy((2 * my / max(Y - 1, 1) - 1).astype(np.float32))
+    g = torch.stack(torch.meshgrid(gy, gx, indexing="ij")[::-1], dim=-1)  # (ny, nx, 2) as (x, y)
+    p = torch.from_numpy(np.ascontiguousarray(prob)).permute(1, 0, 2, 3)  # (z, C, Y, X)
+    out = torch.nn.functional.grid_sample(p, g[None].expand(p.shape[0], -1, -1, -1), mode="bilinear",
+                                          padding_mode="zeros", align_corners=True)
+    inside = torch.nn.functional.grid_sample(torch.ones_like(p[:1, :1]), g[None], mode="bilinear", padding_mode="zeros",
+                                             align_corners=True)
+    out[:, 0] += 1.0 - inside[0, 0]
+    return out.permute(1, 0, 2, 3).numpy()
 
 
 def segment_slab(volume: Volume, network, contract: dict, *, device: str = "cpu", tta: bool = False,
@@ -180,13 +246,13 @@ def segment_slab(volume: Volume, network, contract: dict, *, device: str = "cpu"
     """Labels (and landmark probabilities) of a slab network on the input grid of ``volume``:
     ``SlabOutput(labels Volume, landmark probabilities (L, z, y, x) or None)``."""
     seg_p, lmk_p, grid = predict_slab(network, volume, contract, device=device, tta=tta)
-    prob_in = probabilities_to_input(seg_p, grid, volume)
+    prob_in = slab_to_input(seg_p, grid, volume)
     labels = prob_in.argmax(axis=0).astype(np.uint8)
     if labels_map is not None:
         labels = np.asarray(labels_map, np.uint8)[labels]
     if postprocess:
         labels = keep_heart(labels, volume.spacing)
-    lmk_in = probabilities_to_input(lmk_p, grid, volume) if lmk_p is not None else None
+    lmk_in = slab_to_input(lmk_p, grid, volume) if lmk_p is not None else None
     return SlabOutput(Volume(labels, affine=volume.affine, kind="labels"), lmk_in)
 
 

@@ -137,7 +137,7 @@ def derive_from_labels(labels, spacing=None, *, affine=None) -> Landmarks:
       line apex - mitral valve crosses it at ``P``. In that slice, along 360 rays from ``P``:
     - ``rv_insert_anterior`` / ``rv_insert_inferior``: the ends of the longest arc of the LV
       epicardium that the RV cavity touches, on the epicardium; anterior has the larger
-      world y (the more anterior one).
+      :func:`anterior_score` (world y + z: the anterior insertion lies anterior and superior).
     - ``rv_lateral``: the RV cavity point farthest along the direction from ``P`` to the RV
       cavity's centroid (the turning point of the RV free wall).
     - ``lv_lateral``: on the ray from ``P`` away from the RV cavity's centroid, the midpoint
@@ -205,11 +205,19 @@ def derive_from_labels(labels, spacing=None, *, affine=None) -> Landmarks:
             pos[LANDMARK_NAMES.index(name)] = [k, *found[name]]
     if found["rv_inserts"] is not None:
         ins = [[k, *q] for q in found["rv_inserts"]]
-        world_y = vol.index_to_world(np.array(ins))[:, 1]
-        ant, inf = (ins[0], ins[1]) if world_y[0] >= world_y[1] else (ins[1], ins[0])
+        score = anterior_score(vol.index_to_world(np.array(ins)))
+        ant, inf = (ins[0], ins[1]) if score[0] >= score[1] else (ins[1], ins[0])
         pos[LANDMARK_NAMES.index("rv_insert_anterior")] = ant
         pos[LANDMARK_NAMES.index("rv_insert_inferior")] = inf
     return result()
+
+
+def anterior_score(points) -> np.ndarray:
+    """World ``y + z`` (RAS mm) of points ``(..., 3)``: of the two RV insertion points the
+    anterior one lies more anterior (y) and, on a tilted short-axis plane, more superior (z).
+    On an axis-aligned stack (ACDC's unit headers) it orders them by world y alone."""
+    p = np.asarray(points, dtype=float)
+    return p[..., 1] + p[..., 2]
 
 
 def inplane_points(sl: np.ndarray, p, spacing_yx) -> dict:
@@ -358,7 +366,7 @@ def from_slab_probabilities(labels, prob: np.ndarray) -> tuple[Landmarks, list]:
     - the in-plane landmarks on the mid-ventricular slice half way between them: the most
       probable pixels of each class, their largest 2D clusters (two for the RV insertions) and
       the clusters' probability-weighted centroids; of the two insertions the anterior one has
-      the larger world y (the rule of :func:`derive_from_labels`).
+      the larger :func:`anterior_score` (the rule of :func:`derive_from_labels`).
 
     A landmark that cannot be found is NaN and named in ``notes``.
     """
@@ -407,7 +415,7 @@ def from_slab_probabilities(labels, prob: np.ndarray) -> tuple[Landmarks, list]:
             pos[i], conf[i] = found[name][0]
     inserts = found.get("rv_insert", [])
     if len(inserts) == 2:
-        ant, inf = sorted(inserts, key=lambda q: -q[0][1])
+        ant, inf = sorted(inserts, key=lambda q: -anterior_score(q[0]))
         for name, (q, c) in (("rv_insert_anterior", ant), ("rv_insert_inferior", inf)):
             i = LANDMARK_NAMES.index(name)
             pos[i], conf[i] = q, c

@@ -76,7 +76,30 @@ class ModelEntry:
 
     @property
     def path(self) -> Path:
-        return Path(self.root) / self.file
+        """The entry's file (or atlas folder); it must lie inside the folder that holds the
+        manifest: a ``file`` such as ``../../elsewhere`` or an absolute path is refused."""
+        return inside(Path(self.root), self.file, what=f"model {self.name!r}")
+
+
+def inside(folder: Path, relative: str, *, what: str) -> Path:
+    """``folder / relative`` if it resolves (links followed) inside ``folder``; else :class:`RegistryError`."""
+    base = Path(folder).resolve()
+    target = (base / str(relative)).resolve()
+    if Path(str(relative)).is_absolute() or target == base or base not in target.parents:
+        raise RegistryError(f"{what}: its file {relative!r} lies outside {folder}; refusing to use it")
+    return target
+
+
+_WORD = __import__("re").compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+
+
+def check_name(name, *, what: str = "model") -> str:
+    """A model or atlas-set name is a word (letters, digits, ``.``, ``_``, ``-``; not starting
+    with ``.`` or ``-``): never a path."""
+    if not isinstance(name, str) or not _WORD.fullmatch(name) or name in (".", ".."):
+        raise RegistryError(f"{what} name {name!r} must be a word of letters, digits, '.', '_' or '-' "
+                            "(starting with a letter or digit), not a path")
+    return name
 
 
 def user_dir() -> Path:
@@ -223,9 +246,7 @@ def add_model(weights: str | os.PathLike, entry: dict, *, directory: str | os.Pa
         raise RegistryError(f"{weights}: no such weights file")
     if weights.suffix != ".safetensors":
         raise RegistryError(f"{weights.name}: weights must be a .safetensors file")
-    name = entry.get("name")
-    if not name or not isinstance(name, str) or any(c in name for c in "/\\ "):
-        raise RegistryError(f"model name {name!r} must be a non-empty word without slashes or spaces")
+    name = check_name(entry.get("name"))
     if entry.get("task") not in TASKS:
         raise RegistryError(f"model {name!r}: task must be one of {', '.join(TASKS)}")
     if any(e.name == name for e in _read_manifest(BUNDLED_DIR)):
@@ -245,16 +266,30 @@ def add_model(weights: str | os.PathLike, entry: dict, *, directory: str | os.Pa
 
 
 def remove_model(name: str, *, directory: str | os.PathLike | None = None) -> None:
-    """Remove a user model (its manifest entry and file)."""
+    """Remove a user model or atlas set: its file (or atlas folder) and its manifest entry.
+
+    Only what the entry owns goes: the path must lie inside the user folder, a weights file
+    must still match its sha256 and an atlas set's folder must lie under ``atlases/``;
+    otherwise nothing is removed and the error says why.
+    """
     directory = Path(directory) if directory is not None else user_dir()
     entries = _read_manifest(directory)
-    keep = [e for e in entries if e.name != name]
-    if len(keep) == len(entries):
+    mine = [e for e in entries if e.name == name]
+    if not mine:
         raise RegistryError(f"model {name!r} is not installed in {directory}")
-    _write_manifest(directory, keep)
-    for e in entries:
-        if e.name == name:
-            e.path.unlink(missing_ok=True)
+    e = mine[0]
+    path = e.path  # refuses a path outside the folder
+    if e.task == "atlas":
+        if path.exists() and (not path.is_dir() or path.parent != (directory / "atlases").resolve()):
+            raise RegistryError(f"atlas set {name!r}: {e.file!r} is not a folder under atlases/; refusing to remove it")
+        if path.is_dir():
+            shutil.rmtree(path)
+    elif path.exists():
+        if not path.is_file() or path.is_symlink() or sha256_of(path) != e.sha256:
+            raise RegistryError(f"model {name!r}: {e.file} is not the file that was installed (sha256 differs); "
+                                "refusing to remove it")
+        path.unlink()
+    _write_manifest(directory, [x for x in entries if x.name != name])
 
 
 def _check_safetensors(path: Path, name: str) -> None:

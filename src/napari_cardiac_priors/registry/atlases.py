@@ -80,6 +80,9 @@ def write_atlas_set(atlases: list[Atlas], name: str, *, directory: str | os.Path
     ``bundled``) and register it in that folder's manifest."""
     from ..io import write_landmarks, write_volume
 
+    from . import check_name
+
+    check_name(name, what="atlas set")
     root = BUNDLED_DIR if bundled else Path(directory) if directory is not None else user_dir()
     entries = _read_manifest(root)
     if any(e.name == name for e in entries) and not overwrite:

@@ -73,6 +73,8 @@ _SLAB_INPUT = {
     "slab_spacing_mm": 8.0,
     "spacing": [None, 1.6, 1.6],
     "multiple": 16,
+    "roi_size": [144, 144],  # inference: a 230 mm field of view centred on the heart found at locate_spacing
+    "locate_spacing": 2.0,
     "slice_spacing_range": [1.0, 12.0],
     "inplane_spacing_range": [0.5, 2.5],
     "normalisation": "percentile_1_99",

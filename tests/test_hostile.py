@@ -1,0 +1,114 @@
+"""Hostile and careless inputs: the tool writes and deletes only its own outputs and temporary
+files. Every file a test touches lies in its temporary folder; each test checks that nothing
+outside the tool's own paths changed and that the message is one line naming the problem."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pytest
+
+from napari_cardiac_priors import registry
+from napari_cardiac_priors.cli import main
+
+
+def _snapshot(folder):
+    return {str(p.relative_to(folder)): (p.read_bytes() if p.is_file() and not p.is_symlink() else None)
+            for p in sorted(folder.rglob("*"))}
+
+
+def _errors(capsys):
+    err = capsys.readouterr().err.strip().splitlines()
+    return [line for line in err if line.startswith("cardiac-priors")]
+
+
+def _user_models():
+    return registry.user_dir()
+
+
+def test_models_remove_never_deletes_a_file_outside_the_user_folder(tmp_path, capsys):
+    victim = tmp_path / "elsewhere" / "victim.txt"
+    victim.parent.mkdir()
+    victim.write_text("keep me")
+    folder = _user_models()
+    folder.mkdir(parents=True, exist_ok=True)
+    rel = os.path.relpath(victim, folder)
+    (folder / "manifest.json").write_text(json.dumps({"models": [
+        {"name": "evil", "version": "1", "task": "segmentation", "architecture": "slab2d", "file": rel, "sha256": "0" * 64},
+        {"name": "abs", "version": "1", "task": "segmentation", "architecture": "slab2d", "file": str(victim), "sha256": "0" * 64},
+    ]}))
+    for name in ("evil", "abs"):
+        assert main(["models", "remove", name]) == 2
+        err = _errors(capsys)
+        assert len(err) == 1 and "outside" in err[0] and name in err[0]
+    assert victim.read_text() == "keep me"
+
+
+def test_models_remove_refuses_a_replaced_file_and_removes_an_atlas_folder(tmp_path, capsys):
+    from helpers import install_tiny_slab
+
+    from napari_cardiac_priors.registry.atlases import phantom_atlases, write_atlas_set
+
+    name = install_tiny_slab(tmp_path)
+    path = registry.get_model(name).path
+    path.write_bytes(b"someone else's file")
+    assert main(["models", "remove", name]) == 2
+    assert "sha256" in _errors(capsys)[0] and path.read_bytes() == b"someone else's file"
+    write_atlas_set(phantom_atlases(1), "mine")
+    folder = registry.get_model("mine").path
+    assert folder.is_dir()
+    assert main(["models", "remove", "mine"]) == 0
+    assert not folder.exists() and "mine" not in {e.name for e in registry.list_models()}
+
+
+@pytest.mark.parametrize("bad", [".", "..", "../../dir", "/abs/dir", "a/b", "-x", ""])
+def test_names_are_words_not_paths(tmp_path, bad):
+    from napari_cardiac_priors.registry.atlases import write_atlas_set
+
+    with pytest.raises(registry.RegistryError, match="not a path"):
+        registry.check_name(bad)
+    before = _snapshot(tmp_path)
+    with pytest.raises(registry.RegistryError, match="atlas set name"):
+        write_atlas_set([], bad)
+    assert _snapshot(tmp_path) == before
+    assert registry.check_name("sslln-acdc.v2_1") == "sslln-acdc.v2_1"
+
+
+def test_atomic_writes_go_through_links_and_refuse_special_files(tmp_path, capsys):
+    from napari_cardiac_priors.errors import InputError
+    from napari_cardiac_priors.io import atomic_path
+
+    real = tmp_path / "real.csv"
+    real.write_text("old")
+    link = tmp_path / "link.csv"
+    link.symlink_to(real)
+    with atomic_path(link) as tmp:
+        tmp.write_text("new")
+    assert link.is_symlink() and real.read_text() == "new"
+    with pytest.raises(InputError, match="not a regular file"):
+        with atomic_path(tmp_path) as tmp:
+            tmp.write_text("x")
+    fifo = tmp_path / "pipe"
+    os.mkfifo(fifo)
+    with pytest.raises(InputError, match="not a regular file"):
+        with atomic_path(fifo) as tmp:
+            tmp.write_text("x")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["link.csv", "pipe", "real.csv"]
+
+
+def test_measure_csv_refuses_an_existing_file_without_overwrite(tmp_path, capsys):
+    from napari_cardiac_priors.io import write_volume
+    from napari_cardiac_priors.volume import Volume
+
+    lab = np.zeros((4, 10, 10), np.uint8)
+    lab[1:3, 2:6, 2:6] = 1
+    write_volume(Volume(lab, spacing=(10, 1.5, 1.5), kind="labels"), tmp_path / "s_ed_seg.nii.gz")
+    csv = tmp_path / "table.csv"
+    csv.write_text("mine")
+    assert main(["measure", str(tmp_path / "s_ed_seg.nii.gz"), "--csv", str(csv)]) == 2
+    err = _errors(capsys)
+    assert len(err) == 1 and "--overwrite" in err[0] and csv.read_text() == "mine"
+    assert main(["measure", str(tmp_path / "s_ed_seg.nii.gz"), "--csv", str(csv), "--overwrite"]) == 0
+    assert csv.read_text().startswith("file,")
