@@ -112,3 +112,81 @@ def test_measure_csv_refuses_an_existing_file_without_overwrite(tmp_path, capsys
     assert len(err) == 1 and "--overwrite" in err[0] and csv.read_text() == "mine"
     assert main(["measure", str(tmp_path / "s_ed_seg.nii.gz"), "--csv", str(csv), "--overwrite"]) == 0
     assert csv.read_text().startswith("file,")
+
+
+@pytest.mark.parametrize("reply", [None, b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"])
+def test_batch_scheduler_that_is_not_dask_fails_within_the_timeout(reply):
+    import socket
+    import threading
+    import time
+
+    from napari_cardiac_priors.batch import connect
+    from napari_cardiac_priors.errors import InputError
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen()
+    port = server.getsockname()[1]
+    stop = threading.Event()
+
+    def serve():
+        server.settimeout(0.2)
+        conns = []
+        while not stop.is_set():
+            try:
+                c, _ = server.accept()
+            except OSError:
+                continue
+            conns.append(c)
+            if reply:
+                c.sendall(reply)
+        for c in conns:
+            c.close()
+
+    threading.Thread(target=serve, daemon=True).start()
+    t0 = time.perf_counter()
+    try:
+        with pytest.raises(InputError, match="cannot reach a dask scheduler"):
+            connect(f"tcp://127.0.0.1:{port}", timeout=2.0)
+    finally:
+        stop.set()
+        server.close()
+    assert time.perf_counter() - t0 < 15.0
+
+
+def test_segment_reports_each_bad_input_and_runs_the_rest(tmp_path, capsys):
+    import nibabel as nib
+
+    from helpers import install_tiny_slab
+
+    name = install_tiny_slab(tmp_path)
+    rng = np.random.default_rng(0)
+    files = []
+    for i in range(5):
+        f = tmp_path / f"s{i}.nii.gz"
+        if i == 1:
+            rgb = np.zeros((20, 20, 4), dtype=[("R", "u1"), ("G", "u1"), ("B", "u1")])
+            nib.save(nib.Nifti1Image(rgb, np.eye(4)), f)
+        elif i == 3:
+            nib.save(nib.Nifti1Image(np.ones((20, 20, 4), np.complex64), np.eye(4)), f)
+        else:
+            nib.save(nib.Nifti1Image(rng.random((32, 32, 4)).astype("f4") * 100, np.diag([1.5, 1.5, 10, 1])), f)
+        files.append(str(f))
+    out = tmp_path / "out"
+    assert main(["segment", *files, "--model", name, "--out", str(out), "--device", "cpu"]) == 2
+    err = [line for line in _errors(capsys) if " error: " in line]
+    assert len(err) == 2 and "s1.nii.gz" in err[0] and "RGB" in err[0] and "s3.nii.gz" in err[1] and "complex" in err[1]
+    assert sorted(p.name for p in out.glob("*_seg.nii.gz")) == ["s0_seg.nii.gz", "s2_seg.nii.gz", "s4_seg.nii.gz"]
+
+
+def test_slice_models_are_not_offered_for_stacks_and_refused_clearly():
+    from napari_cardiac_priors.errors import InputError
+    from napari_cardiac_priors.inference import segment
+    from napari_cardiac_priors.volume import Volume
+
+    names = registry.segmentation_choices()
+    assert not any(n.startswith("unet-slices-acdc") for n in names)
+    stack = Volume(np.random.default_rng(0).random((8, 64, 64)).astype(np.float32), spacing=(10, 1.4, 1.4))
+    for n in ("unet-slices-acdc", "unet-slices-acdc-6pc", "unet-slices-acdc-1pc"):
+        with pytest.raises(InputError, match="single 2D slices"):
+            segment(stack, n)

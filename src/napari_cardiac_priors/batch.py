@@ -509,16 +509,39 @@ def connect(scheduler: str | None = None, *, workers: int | None = None, threads
     from distributed import Client, LocalCluster
 
     if scheduler:
-        try:
-            return Client(scheduler, timeout=timeout)
-        except (OSError, TimeoutError, ValueError) as e:
-            raise InputError(f"cannot reach the dask scheduler at {scheduler} ({type(e).__name__}: {e})") from e
+        return _client_within(scheduler, timeout)
     n = int(workers or max(1, min(2, os.cpu_count() or 1)))
     if n < 1:
         raise InputError(f"--workers must be at least 1, got {n}")
     cluster = LocalCluster(n_workers=n, threads_per_worker=threads_per_worker, processes=True,
                            dashboard_address=":0", silence_logs=40)
     return Client(cluster)
+
+
+def _client_within(address: str, timeout: float):
+    """A Client of the scheduler at ``address``, or :class:`InputError` within ``timeout`` + 5 s:
+    something that is not a dask scheduler on that port (a silent listener, an HTTP server)
+    can stall the handshake or answer with garbage, so the connection runs in a daemon thread."""
+    import threading
+
+    from distributed import Client
+
+    box = {}
+
+    def attempt():
+        try:
+            box["client"] = Client(address, timeout=timeout)
+        except BaseException as e:  # noqa: BLE001 - reported below, whatever the other end sent
+            box["error"] = e
+
+    t = threading.Thread(target=attempt, daemon=True, name="dask-connect")
+    t.start()
+    t.join(timeout + 5.0)
+    if "client" in box:
+        return box["client"]
+    e = box.get("error")
+    why = f"{type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''}" if e else f"no dask answer within {timeout + 5:.0f} s"
+    raise InputError(f"cannot reach a dask scheduler at {address} ({why})")
 
 
 def run_batch(cohort, out_dir, options: BatchOptions, *, scheduler: str | None = None, workers: int | None = None,

@@ -274,6 +274,9 @@ def _segment(args) -> int:
             where = "" if Path(path).name in str(e) else f"{Path(path).name}: "
             print(f"cardiac-priors segment: error: {where}{e}", file=sys.stderr)
             failed += 1
+        except Exception as e:  # noqa: BLE001 - one input fails on its own line, the others still run
+            print(f"cardiac-priors segment: error: {Path(path).name}: failed: {type(e).__name__}: {e}", file=sys.stderr)
+            failed += 1
     return EXIT_BAD_INPUT if failed else 0
 
 

@@ -302,6 +302,13 @@ def segment(volume: Volume, model: str | LoadedModel, *, device: str = "cpu", po
     entry = model.entry
     if volume.kind != "image":
         raise InputError("segment takes an image, not a label map")
+    from .registry import runs_on_stacks
+
+    if not runs_on_stacks(entry):
+        from .conventions import DEFAULT_MODEL
+
+        raise InputError(f"model {entry.name!r} segments single 2D slices (a benchmark baseline), not a stack; "
+                         f"use {DEFAULT_MODEL!r}")
     check_input(volume, entry.input, name=f"model {entry.name!r}")
     if entry.architecture == "acnn3d":
         if entry.config.get("task") != "segmentation":

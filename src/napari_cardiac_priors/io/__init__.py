@@ -148,6 +148,9 @@ def read_volume(
             raise InputError(f"{path.name}: unsupported file type {suffix or '(no suffix)'}; use {', '.join(VOLUME_SUFFIXES)} or a DICOM folder")
     if array.size == 0:
         raise InputError(f"{path.name}: the volume is empty (shape {array.shape})")
+    if array.dtype.names or np.iscomplexobj(array) or not (np.issubdtype(array.dtype, np.number) or array.dtype == bool):
+        kind_of = "an RGB (colour)" if array.dtype.names else "a complex" if np.iscomplexobj(array) else f"a {array.dtype}"
+        raise InputError(f"{path.name}: {kind_of} image; a cardiac stack holds one real intensity per voxel")
     if np.issubdtype(array.dtype, np.floating):
         bad = int(np.count_nonzero(~np.isfinite(array)))
         if bad:

@@ -142,13 +142,19 @@ def trained_on_phantoms(entry: ModelEntry) -> bool:
     return str((entry.training or {}).get("data", "")).startswith("phantom")
 
 
+def runs_on_stacks(entry: ModelEntry) -> bool:
+    """False for a model whose contract is one 2D slice (SDNet's U-Net baselines): it is not
+    offered for a stack, and ``segment`` refuses it with a clear message."""
+    return len(entry.input.get("size", (None, None, None))) != 2
+
+
 def segmentation_choices() -> list[str]:
     """Names of the models that segment or enhance a stack, in the order to offer them for a
     real scan: the default model, then the other models trained on real scans, then those
     trained on phantoms, then super-resolution models."""
     from ..conventions import DEFAULT_MODEL
 
-    entries = list_models(task="segmentation") + list_models(task="super-resolution")
+    entries = [e for e in list_models(task="segmentation") + list_models(task="super-resolution") if runs_on_stacks(e)]
     rank = lambda e: (e.name != DEFAULT_MODEL, e.task != "segmentation", trained_on_phantoms(e), e.name)  # noqa: E731
     return [e.name for e in sorted(entries, key=rank)]
 
