@@ -190,3 +190,44 @@ def test_slice_models_are_not_offered_for_stacks_and_refused_clearly():
     for n in ("unet-slices-acdc", "unet-slices-acdc-6pc", "unet-slices-acdc-1pc"):
         with pytest.raises(InputError, match="single 2D slices"):
             segment(stack, n)
+
+
+def test_models_add_checks_the_declared_hash_and_the_architecture(tmp_path, capsys):
+    import torch
+
+    from napari_cardiac_priors.nn import build
+
+    net = build("slab2d", {"slab": 3, "n_classes": 4, "n_landmarks": 0, "base": 4, "depth": 2})
+    weights = tmp_path / "w.safetensors"
+    registry.save_weights(net.state_dict(), weights)
+    entry = {"name": "mine", "version": "1", "task": "segmentation", "architecture": "slab2d",
+             "config": {"slab": 3, "n_classes": 4, "n_landmarks": 0, "base": 4, "depth": 2}}
+    (tmp_path / "wrong_hash.json").write_text(json.dumps({**entry, "sha256": "ab" * 32}))
+    (tmp_path / "wrong_arch.json").write_text(json.dumps({**entry, "config": {**entry["config"], "base": 8}}))
+    for manifest, word in (("wrong_hash.json", "sha256"), ("wrong_arch.json", "does not fit")):
+        assert main(["models", "add", str(weights), "--manifest", str(tmp_path / manifest)]) == 2
+        err = _errors(capsys)
+        assert len(err) == 1 and word in err[0]
+    assert "mine" not in {e.name for e in registry.list_models()}
+    (tmp_path / "ok.json").write_text(json.dumps(entry))
+    assert main(["models", "add", str(weights), "--manifest", str(tmp_path / "ok.json")]) == 0
+    assert main(["models", "add", str(weights), "--manifest", str(tmp_path / "ok.json")]) == 2
+    assert "--overwrite" in _errors(capsys)[-1]
+    del torch
+
+
+def test_frame_is_checked(tmp_path, capsys):
+    import nibabel as nib
+
+    from helpers import install_tiny_slab
+
+    name = install_tiny_slab(tmp_path)
+    rng = np.random.default_rng(0)
+    nib.save(nib.Nifti1Image(rng.random((32, 32, 4)).astype("f4"), np.diag([1.5, 1.5, 10, 1])), tmp_path / "three.nii.gz")
+    nib.save(nib.Nifti1Image(rng.random((32, 32, 4, 3)).astype("f4"), np.diag([1.5, 1.5, 10, 1])), tmp_path / "cine.nii.gz")
+    out = tmp_path / "out"
+    for f, frame, word in (("three.nii.gz", "0", "3D stack"), ("cine.nii.gz", "-1", "outside 0-2"), ("cine.nii.gz", "3", "outside 0-2")):
+        assert main(["segment", str(tmp_path / f), "--model", name, "--out", str(out), "--frame", frame]) == 2
+        err = [line for line in _errors(capsys) if " error: " in line]
+        assert len(err) == 1 and word in err[0] and f in err[0]
+    assert not out.exists() or not any(out.iterdir())

@@ -169,7 +169,7 @@ def main(argv=None) -> int:
     }[args.command]
     try:
         return int(handler(args) or 0)
-    except (InputError, FileNotFoundError) as e:
+    except (InputError, OSError) as e:  # bad input or a file system refusal: the user's to fix
         print(f"cardiac-priors {args.command}: error: {e}", file=sys.stderr)
         return EXIT_BAD_INPUT
     except KeyboardInterrupt:
@@ -257,6 +257,10 @@ def _segment(args) -> int:
             if not args.overwrite and (seg_path.exists() or lm_path.exists()):
                 raise InputError(f"{seg_path if seg_path.exists() else lm_path} exists; pass --overwrite to replace it")
             volume = read_volume(path, kind="image")
+            if args.frame is not None and not volume.is_cine:
+                raise InputError(f"{Path(path).name} is a 3D stack; --frame applies to cine (4D) stacks only")
+            if args.frame is not None and not 0 <= args.frame < volume.shape[0]:
+                raise InputError(f"{Path(path).name}: --frame {args.frame} is outside 0-{volume.shape[0] - 1}")
             if volume.is_cine:
                 if args.frame is None:
                     raise InputError(f"{Path(path).name} is a cine stack of {volume.shape[0]} frames; choose one with --frame")

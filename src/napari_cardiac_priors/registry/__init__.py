@@ -261,8 +261,13 @@ def add_model(weights: str | os.PathLike, entry: dict, *, directory: str | os.Pa
     directory.mkdir(parents=True, exist_ok=True)
     entries = _read_manifest(directory)
     if any(e.name == name for e in entries) and not overwrite:
-        raise RegistryError(f"model {name!r} is already installed in {directory}; pass overwrite=True to replace it")
+        raise RegistryError(f"model {name!r} is already installed in {directory}; pass --overwrite (overwrite=True) to replace it")
     _check_safetensors(weights, name)
+    declared = entry.get("sha256")
+    if declared and declared != sha256_of(weights):
+        raise RegistryError(f"model {name!r}: {weights.name} has sha256 {sha256_of(weights)[:12]}..., the manifest entry "
+                            f"declares {str(declared)[:12]}...; the file is not the one described")
+    _check_architecture(weights, entry, name)
     file = f"{name}.safetensors"
     with atomic_path(directory / file) as tmp:
         shutil.copyfile(weights, tmp)
@@ -296,6 +301,23 @@ def remove_model(name: str, *, directory: str | os.PathLike | None = None) -> No
                                 "refusing to remove it")
         path.unlink()
     _write_manifest(directory, [x for x in entries if x.name != name])
+
+
+def _check_architecture(path: Path, entry: dict, name: str) -> None:
+    """The weights must fit the declared network (checked at ``add``, not at first use)."""
+    arch = entry.get("architecture")
+    if entry.get("task") in ("atlas", "test") or arch in (None, "atlas-set"):
+        return
+    from safetensors.torch import load_file
+
+    from ..nn import build
+
+    try:
+        net = build(arch, entry.get("config") or {})
+        net.load_state_dict({k: v.float() for k, v in load_file(str(path)).items()})
+    except Exception as e:  # noqa: BLE001 - unknown architecture, bad config or mismatched tensors
+        first = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+        raise RegistryError(f"model {name!r}: {path.name} does not fit architecture {arch!r} with its config ({first})") from e
 
 
 def _check_safetensors(path: Path, name: str) -> None:

@@ -86,7 +86,7 @@ def write_atlas_set(atlases: list[Atlas], name: str, *, directory: str | os.Path
     root = BUNDLED_DIR if bundled else Path(directory) if directory is not None else user_dir()
     entries = _read_manifest(root)
     if any(e.name == name for e in entries) and not overwrite:
-        raise RegistryError(f"{name!r} is already installed in {root}; pass overwrite=True to replace it")
+        raise RegistryError(f"{name!r} is already installed in {root}; pass --overwrite (overwrite=True) to replace it")
     if not bundled and any(e.name == name for e in _read_manifest(BUNDLED_DIR)):
         raise RegistryError(f"{name!r} is bundled with the package; choose another name")
     folder = root / "atlases" / name
