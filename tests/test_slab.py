@@ -260,3 +260,17 @@ def test_roi_grid_is_centred_on_the_given_point():
     centre = v.world_to_index(g.index_to_world([2, 16, 10]))
     assert np.allclose(centre, [2, 20, 30]) and grid.shape == (4, 33, 21)
     assert np.allclose(g.spacing, (8.0, 1.6, 1.6))
+
+
+def test_keep_heart_keeps_the_rv_beside_the_septum_not_the_largest():
+    from napari_cardiac_priors.inference import keep_heart
+
+    lab = np.zeros((6, 80, 80), np.uint8)
+    lab[0:4, 30:50, 30:50] = 2  # the LV wall
+    lab[0:4, 34:46, 34:46] = 1
+    lab[0:4, 30:50, 50:56] = 3  # the RV beside the septum: 4 x 120 voxels
+    lab[4:6, 25:55, 10:26] = 3  # a larger false "RV" above the base, 4 mm from the LV, 24 mm from the RV: 2 x 480
+    out = keep_heart(lab, (10.0, 1.0, 1.0))
+    assert (out[0:4] == 3).sum() == 480 and (out[4:6] == 3).sum() == 0
+    lab[4:6, 25:55, 6:26] = 3  # larger still (2 x 600): without the septum anchor it would win
+    assert (keep_heart(lab, (10.0, 1.0, 1.0))[4:6] == 3).sum() == 0

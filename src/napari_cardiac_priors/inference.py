@@ -98,30 +98,41 @@ def keep_largest_component(labels: np.ndarray) -> np.ndarray:
 
 def keep_heart(labels: np.ndarray, spacing, *, tolerance_mm: float = 10.0) -> np.ndarray:
     """Keep the heart whole on a stack with breath-hold shifts: the connected piece of the heart
-    that holds most heart voxels, and for each label value its own largest piece, where pieces
-    in neighbouring slices connect when they come within ``tolerance_mm`` in-plane (a slice
-    shifted by a breath-hold stays; a blob far from the heart goes).
+    that holds most heart voxels (pieces in neighbouring slices connect when they come within
+    ``2 * tolerance_mm`` in-plane: a slice shifted by a breath-hold stays, a blob far from the
+    heart goes), and for each label value one piece of its own (connecting within ``tolerance_mm``). LV and MYO keep their
+    largest piece; the RV keeps the piece with most voxels beside the LV wall (within
+    ``tolerance_mm`` in-plane of MYO: the septum), so a larger false RV above the base or
+    below the apex does not win.
 
     ``labels`` ``(z, y, x)`` canonical values; ``spacing`` ``(sz, sy, sx)`` mm.
     """
     from scipy import ndimage
 
+    from .conventions import MYO, RV
+
     _, sy, sx = (float(v) for v in spacing)
 
-    def largest(mask, tol):
+    def near(mask, tol):  # in-plane, slice by slice
+        return np.stack([ndimage.distance_transform_edt(~m, sampling=(sy, sx)) <= tol if m.any() else m for m in mask])
+
+    def keep(mask, tol, weight=None):  # pieces connect across slices when within tol in-plane
         if not mask.any():
             return mask
-        grown = np.stack([ndimage.distance_transform_edt(~m, sampling=(sy, sx)) <= tol if m.any() else m for m in mask])
-        comp, n = ndimage.label(grown, structure=ndimage.generate_binary_structure(3, 1))
+        comp, n = ndimage.label(near(mask, tol / 2), structure=ndimage.generate_binary_structure(3, 1))
         if n <= 1:
             return mask
-        sizes = np.bincount(comp[mask], minlength=n + 1)
-        return mask & (comp == int(np.argmax(sizes)))
+        score = np.bincount(comp[mask], minlength=n + 1)
+        if weight is not None:
+            anchored = np.bincount(comp[mask & weight], minlength=n + 1)
+            score = anchored if anchored.any() else score
+        return mask & (comp == int(np.argmax(score)))
 
-    out = np.where(largest(labels > 0, tolerance_mm), labels, 0).astype(labels.dtype)
+    out = np.where(keep(labels > 0, 2 * tolerance_mm), labels, 0).astype(labels.dtype)
     for v in np.unique(out):
         if v:
-            out[(out == v) & ~largest(out == v, tolerance_mm / 2)] = 0
+            wall = near(out == MYO, tolerance_mm) if v == RV and (out == MYO).any() else None
+            out[(out == v) & ~keep(out == v, tolerance_mm, wall)] = 0
     return out
 
 
