@@ -231,3 +231,26 @@ def test_frame_is_checked(tmp_path, capsys):
         err = [line for line in _errors(capsys) if " error: " in line]
         assert len(err) == 1 and word in err[0] and f in err[0]
     assert not out.exists() or not any(out.iterdir())
+
+
+def test_a_dicom_folder_with_several_series_says_which_it_used(tmp_path, capsys):
+    from helpers import install_tiny_slab
+    from test_io import _write_dicom_series
+
+    name = install_tiny_slab(tmp_path)
+    rng = np.random.default_rng(0)
+    folder = tmp_path / "dicom"
+    _write_dicom_series(folder, rng.integers(0, 1000, (6, 32, 32)).astype(np.int16), (8.0, 1.4, 1.4), (0, 0, 0),
+                        uid="1.2.3.4.5.61", prefix="a")
+    _write_dicom_series(folder, rng.integers(0, 1000, (4, 32, 32)).astype(np.int16), (8.0, 1.4, 1.4), (0, 0, 0),
+                        uid="1.2.3.4.5.62", prefix="b")
+    out = tmp_path / "out"
+    assert main(["segment", str(folder), "--model", name, "--out", str(out)]) == 0
+    warn = [line for line in _errors(capsys) if "DICOM series" in line]
+    assert len(warn) == 1 and "1.2.3.4.5.61" in warn[0] and "--series" in warn[0] and "1.2.3.4.5.62" in warn[0]
+    from napari_cardiac_priors.io import read_volume
+
+    assert read_volume(out / "dicom_seg.nii.gz").spatial_shape[0] == 6
+    assert main(["segment", str(folder), "--model", name, "--out", str(out), "--series", "1.2.3.4.5.62", "--overwrite"]) == 0
+    assert not [line for line in _errors(capsys) if "DICOM series" in line]
+    assert read_volume(out / "dicom_seg.nii.gz").spatial_shape[0] == 4

@@ -65,12 +65,11 @@ def test_sform_voxel_size_disagreeing_with_pixdim_uses_pixdim(tmp_path):
     np.testing.assert_allclose(np.diag(v.affine)[:3], [-1.5625, -1.5625, 10.0])
 
 
-def _write_dicom_series(folder, array, spacing, origin):
+def _write_dicom_series(folder, array, spacing, origin, *, uid="1.2.826.0.1.3680043.2.1125.1.424242", prefix="slice"):
     import SimpleITK as sitk
 
-    folder.mkdir()
+    folder.mkdir(exist_ok=True)
     sz, sy, sx = spacing
-    uid = "1.2.826.0.1.3680043.2.1125.1.424242"
     for k in range(array.shape[0]):
         sl = sitk.GetImageFromArray(array[k : k + 1])
         sl.SetSpacing((sx, sy, sz))
@@ -84,7 +83,7 @@ def _write_dicom_series(folder, array, spacing, origin):
         sl.SetOrigin(pos)
         w = sitk.ImageFileWriter()
         w.KeepOriginalImageUIDOn()
-        w.SetFileName(str(folder / f"slice{k:03d}.dcm"))
+        w.SetFileName(str(folder / f"{prefix}{k:03d}.dcm"))
         w.Execute(sl)
 
 

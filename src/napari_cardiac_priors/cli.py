@@ -63,6 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     sg.add_argument("--out", required=True, help="output folder")
     sg.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default auto)")
     sg.add_argument("--frame", type=int, help="frame of a cine (4D) input")
+    sg.add_argument("--series", help="DICOM series UID, for a folder that holds several (default: the one with most slices)")
     sg.add_argument("--overwrite", action="store_true", help="replace existing outputs")
 
     en = sub.add_parser("enhance", help="super-resolve short-axis stacks with an SR model (ACNN-SR)")
@@ -256,7 +257,11 @@ def _segment(args) -> int:
         try:
             if not args.overwrite and (seg_path.exists() or lm_path.exists()):
                 raise InputError(f"{seg_path if seg_path.exists() else lm_path} exists; pass --overwrite to replace it")
-            volume = read_volume(path, kind="image")
+            volume = read_volume(path, kind="image", series_uid=args.series)
+            if int(volume.metadata.get("n_series", 1)) > 1 and args.series is None:
+                print(f"cardiac-priors segment: warning: {Path(path).name} holds {volume.metadata['n_series']} DICOM series; "
+                      f"used {volume.metadata['series_uid']} ({volume.spatial_shape[0]} slices); choose another with --series UID "
+                      f"({', '.join(volume.metadata.get('series_uids', []))})", file=sys.stderr)
             if args.frame is not None and not volume.is_cine:
                 raise InputError(f"{Path(path).name} is a 3D stack; --frame applies to cine (4D) stacks only")
             if args.frame is not None and not 0 <= args.frame < volume.shape[0]:

@@ -102,7 +102,7 @@ def read_dicom_series(directory: str | os.PathLike, *, series_uid: str | None = 
     if img.GetDimension() == 3 and img.GetSize()[2] == 1:
         raise InputError(f"{directory.name}: the DICOM series has a single slice; a cardiac stack is 3D")
     array, affine, meta = _sitk_to_volume(img, name=directory.name)
-    meta.update({"series_uid": series_uid, "n_series": len(uids)})
+    meta.update({"series_uid": series_uid, "n_series": len(uids), "series_uids": list(uids)})
     return array, affine, meta
 
 
