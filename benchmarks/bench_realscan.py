@@ -299,11 +299,12 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--parts", default="accuracy,orders,vendor,thin,speed,training")
     ap.add_argument("--baseline-commit", default="1eb219c", help="git commit holding the 1.1 models ('' to skip)")
-    ap.add_argument("--quick", action="store_true", help="5 validation patients only")
+    ap.add_argument("--quick", action="store_true", help="2 validation patients only (a smoke run)")
+    ap.add_argument("--robust-n", type=int, default=10, help="validation patients for the storage, vendor and thin parts (default 10)")
     args = ap.parse_args()
     from napari_cardiac_priors.training.recipes import ACDC_VALIDATION
 
-    ids = ACDC_VALIDATION[:5] if args.quick else ACDC_VALIDATION
+    ids = ACDC_VALIDATION[:2] if args.quick else ACDC_VALIDATION
     parts = args.parts.split(",")
     print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
           f"{time.strftime('%Y-%m-%d')}; `{' '.join([Path(sys.argv[0]).name, *sys.argv[1:]])}`")
@@ -311,6 +312,8 @@ def main():
     for part in parts:
         if part == "training":
             part_training(args)
+        elif part in ("orders", "vendor", "thin"):
+            globals()[f"part_{part}"](args, mods, ids[: args.robust_n])
         else:
             globals()[f"part_{part}"](args, mods, ids)
         sys.stdout.flush()

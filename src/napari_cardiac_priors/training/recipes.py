@@ -82,7 +82,7 @@ _SLAB_INPUT = {
 }
 #: What the two real-scan recipes share: data, split, augmentation, crop, schedule and CPU budget.
 _SLAB = dict(
-    data="acdc", train_ids=ACDC_TRAINING, val_ids=ACDC_VALIDATION, epochs=20, batch_size=8, lr=1e-3,
+    data="acdc", train_ids=ACDC_TRAINING, val_ids=ACDC_VALIDATION, epochs=32, batch_size=8, lr=1e-3,
     lr_schedule="cosine", train_crop=(128, 128), val_every=2, version="2.0", landmark_radius_mm=4.0,
     train_options={"samples_per_epoch": 2000, "augment_strength": 1.0},
     license=f"{ACDC_LICENSE} (weights trained on ACDC; non-commercial research only)",

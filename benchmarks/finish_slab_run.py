@@ -1,0 +1,96 @@
+"""Developer tool: finish a slab-model training run for bundling.
+
+``.venv/bin/python benchmarks/finish_slab_run.py training_runs/sslln-acdc [--bundle]``
+
+The training loop keeps the weights with the best validation score it measured (with the
+inference of the code it started with); this scores both those weights and the last epoch's
+(``checkpoint.pt``) on the recipe's validation patients with today's inference (the recipe's
+current input contract), keeps the better, writes the manifest entry with those figures and
+the training domain (for the out-of-domain notes), and with ``--bundle`` puts it into the
+package's model library. Prints one line per candidate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+
+def score(net, recipe, cases) -> dict:
+    from napari_cardiac_priors.inference import segment_slab
+    from napari_cardiac_priors.metrics import dice
+
+    d = {"LV": [], "MYO": [], "RV": []}
+    for c in cases:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            labels = segment_slab(c.image, net, recipe.input).labels.array
+        for v, k in ((1, "LV"), (2, "MYO"), (3, "RV")):
+            d[k].append(dice(labels == v, c.labels.array == v))
+    out = {f"dice_{k}": float(np.mean(v)) for k, v in d.items()}
+    out["dice_mean"] = out["score"] = float(np.mean(list(out.values())))
+    return out
+
+
+def main():
+    import torch
+    from safetensors.torch import load_file
+
+    from napari_cardiac_priors.io.acdc import default_root
+    from napari_cardiac_priors.nn import build
+    from napari_cardiac_priors.quality import training_domain
+    from napari_cardiac_priors.registry import save_weights, sha256_of
+    from napari_cardiac_priors.training.data import acdc_cases
+    from napari_cardiac_priors.training.loop import FLOAT32_BUFFERS
+    from napari_cardiac_priors.training.recipes import get_recipe
+
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("run")
+    ap.add_argument("--bundle", action="store_true")
+    args = ap.parse_args()
+    run = Path(args.run)
+    entry = json.loads((run / "manifest_entry.json").read_text(encoding="utf-8"))
+    recipe = get_recipe(entry["name"])
+    cases = acdc_cases(default_root(), recipe.val_ids)
+    state = torch.load(run / "checkpoint.pt", weights_only=True)
+    history = json.loads(state["history"])
+    candidates = {}
+    best = build(recipe.architecture, recipe.config)
+    best.load_state_dict({k: v.float() for k, v in load_file(str(run / "model.safetensors")).items()})
+    candidates[f"best-measured (epoch {entry['training']['epochs_trained']})"] = (best.eval(), entry["training"]["epochs_trained"])
+    last = build(recipe.architecture, recipe.config)
+    last.load_state_dict(state["model"])
+    candidates[f"last (epoch {state['epoch']})"] = (last.eval(), int(state["epoch"]))
+    scored = []
+    for label, (net, epoch) in candidates.items():
+        s = score(net, recipe, cases)
+        scored.append((s["score"], label, net, epoch, s))
+        sys.stdout.write(f"{run.name} {label}: Dice LV {s['dice_LV']:.3f} MYO {s['dice_MYO']:.3f} RV {s['dice_RV']:.3f} "
+                         f"mean {s['dice_mean']:.3f}\n")
+    _, label, net, epoch, s = max(scored, key=lambda t: t[0])
+    save_weights({k: v.half() if v.is_floating_point() and not k.startswith(FLOAT32_BUFFERS) else v
+                  for k, v in net.state_dict().items()}, run / "model.safetensors",
+                 metadata={"recipe": recipe.name, "epoch": epoch})
+    train_cases = acdc_cases(default_root(), recipe.train_ids)
+    entry["input"] = recipe.input
+    entry["description"] = recipe.description
+    entry["sha256"] = sha256_of(run / "model.safetensors")
+    entry["training"].update(epochs_trained=epoch, validation=s, domain=training_domain([c.image for c in train_cases]),
+                             validation_history=[{"epoch": h["epoch"], **h["val"]} for h in history if "val" in h],
+                             train_seconds=float(sum(h["seconds"] for h in history)))
+    (run / "manifest_entry.json").write_text(json.dumps(entry, indent=2) + "\n", encoding="utf-8")
+    sys.stdout.write(f"{run.name}: kept {label}\n")
+    if args.bundle:
+        from napari_cardiac_priors.registry.bundle import bundle
+
+        e = bundle(run)
+        sys.stdout.write(f"bundled {e.name} {e.version} ({e.path.name})\n")
+
+
+if __name__ == "__main__":
+    main()
