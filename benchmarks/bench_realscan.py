@@ -102,7 +102,7 @@ def part_accuracy(args, mods, ids):
         d = {k: [] for k in ("LV", "MYO", "RV")}
         h = {k: [] for k in ("LV", "MYO", "RV")}
         err = {"LV EDV": [], "LV ESV": [], "RV EDV": [], "LV mass": []}
-        lm = []
+        lm, lm_head = [], []
         for cid, phase, img, gt in cases(ids):
             res = run(model, img, **kw)
             dice, hd = score(res.labels, gt)
@@ -119,7 +119,10 @@ def part_accuracy(args, mods, ids):
             if res.landmarks is not None:
                 with warnings.catch_warnings():
                     warnings.simplefilter("ignore")
-                    lm.append(landmark_errors(res.landmarks, derive_from_labels(gt)))
+                    ref = derive_from_labels(gt)
+                lm.append(landmark_errors(res.landmarks, ref))
+                if "landmark_head" in res.info:
+                    lm_head.append(landmark_errors(np.array([res.info["landmark_head"][n] for n in LANDMARK_NAMES]), ref))
         cell = lambda v: f"{np.mean(v):.3f}"  # noqa: E731
         hcell = lambda v: f"{np.nanmean(v):.1f}"  # noqa: E731
         ecell = lambda v: f"{np.mean(np.abs(v)):.1f} ({np.mean(v):+.1f})"  # noqa: E731
@@ -128,6 +131,10 @@ def part_accuracy(args, mods, ids):
         if lm:
             e = np.array(lm)
             lm_lines.append(f"| {name} | " + " | ".join(f"{v:.1f}" for v in np.nanmedian(e, axis=0)) + f" | {int(np.isnan(e).sum())} |")
+        if lm_head:
+            e = np.array(lm_head)
+            lm_lines.append(f"| {name}: landmark head alone | " + " | ".join(f"{v:.1f}" for v in np.nanmedian(e, axis=0))
+                            + f" | {int(np.isnan(e).sum())} |")
     print(f"\n### Held-out ACDC ({len(ids)} patients x ED/ES)\n")
     print("Volume errors: mean absolute (mean signed), mL; LV mass in g (ED, 1.05 g/mL).\n")
     print("\n".join(lines))
@@ -300,6 +307,7 @@ def main():
     ap.add_argument("--parts", default="accuracy,orders,vendor,thin,speed,training")
     ap.add_argument("--baseline-commit", default="1eb219c", help="git commit holding the 1.1 models ('' to skip)")
     ap.add_argument("--quick", action="store_true", help="2 validation patients only (a smoke run)")
+    ap.add_argument("--models", help="comma-separated subset of the model labels, e.g. 'sslln-acdc 2.0'")
     ap.add_argument("--robust-n", type=int, default=10, help="validation patients for the storage, vendor and thin parts (default 10)")
     args = ap.parse_args()
     from napari_cardiac_priors.training.recipes import ACDC_VALIDATION
@@ -309,6 +317,9 @@ def main():
     print(f"Machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores; "
           f"{time.strftime('%Y-%m-%d')}; `{' '.join([Path(sys.argv[0]).name, *sys.argv[1:]])}`")
     mods = models(args) if set(parts) - {"training"} else {}
+    if args.models:
+        keep = [m.strip() for m in args.models.split(",")]
+        mods = {k: v for k, v in mods.items() if k in keep or k == "sslln-acdc 2.0"}
     for part in parts:
         if part == "training":
             part_training(args)

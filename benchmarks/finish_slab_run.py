@@ -52,6 +52,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("run")
     ap.add_argument("--bundle", action="store_true")
+    ap.add_argument("--also", nargs="*", default=[], metavar="EPOCH=FILE",
+                    help="more candidate weights (safetensors) of the same run, e.g. kept from an earlier stage")
     args = ap.parse_args()
     run = Path(args.run)
     entry = json.loads((run / "manifest_entry.json").read_text(encoding="utf-8"))
@@ -66,6 +68,11 @@ def main():
     last = build(recipe.architecture, recipe.config)
     last.load_state_dict(state["model"])
     candidates[f"last (epoch {state['epoch']})"] = (last.eval(), int(state["epoch"]))
+    for spec in args.also:
+        epoch, file = spec.split("=", 1)
+        net = build(recipe.architecture, recipe.config)
+        net.load_state_dict({k: v.float() for k, v in load_file(file).items()})
+        candidates[f"kept (epoch {epoch})"] = (net.eval(), int(epoch))
     scored = []
     for label, (net, epoch) in candidates.items():
         s = score(net, recipe, cases)

@@ -224,7 +224,7 @@ def test_killed_worker_is_replaced_and_its_task_retried(cohort, tmp_path, client
 def test_unreachable_scheduler():
     from napari_cardiac_priors.batch import connect
 
-    with pytest.raises(InputError, match="cannot reach the dask scheduler"):
+    with pytest.raises(InputError, match="cannot reach a dask scheduler"):
         connect("tcp://127.0.0.1:9", timeout=2)
 
 
