@@ -254,3 +254,15 @@ def test_a_dicom_folder_with_several_series_says_which_it_used(tmp_path, capsys)
     assert main(["segment", str(folder), "--model", name, "--out", str(out), "--series", "1.2.3.4.5.62", "--overwrite"]) == 0
     assert not [line for line in _errors(capsys) if "DICOM series" in line]
     assert read_volume(out / "dicom_seg.nii.gz").spatial_shape[0] == 4
+
+
+def test_an_output_folder_that_cannot_hold_files_names_the_output(tmp_path, capsys):
+    from napari_cardiac_priors.errors import InputError
+    from napari_cardiac_priors.io import atomic_path
+
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(InputError, match=r"cannot write .*file/out.csv"):
+        with atomic_path(blocker / "out.csv") as tmp:
+            tmp.write_text("y")
+    assert blocker.read_text() == "x" and sorted(p.name for p in tmp_path.iterdir()) == ["file"]

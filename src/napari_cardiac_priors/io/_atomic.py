@@ -58,8 +58,11 @@ def atomic_path(path: str | os.PathLike):
         if not target.is_file():
             raise InputError(f"{path} exists and is not a regular file; refusing to replace it")
         path = target
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f"{TEMP_MARK}{full_suffix(path)}", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f"{TEMP_MARK}{full_suffix(path)}", dir=path.parent)
+    except OSError as e:  # name the file the user asked for, not the temporary one
+        raise InputError(f"cannot write {path} ({e.strerror or e})") from e
     os.close(fd)
     try:
         yield Path(tmp)
