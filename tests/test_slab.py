@@ -165,7 +165,7 @@ def test_real_scan_model_is_the_default_and_phantom_models_come_last():
     from napari_cardiac_priors.conventions import DEFAULT_MODEL
 
     names = registry.segmentation_choices()
-    assert names[0] == DEFAULT_MODEL == "sslln-acdc"
+    assert names[0] == DEFAULT_MODEL == "unet-acdc"
     phantom = [i for i, n in enumerate(names) if registry.trained_on_phantoms(registry.get_model(n))]
     real = [i for i, n in enumerate(names) if not registry.trained_on_phantoms(registry.get_model(n))
             and registry.get_model(n).task == "segmentation"]
@@ -279,3 +279,21 @@ def test_keep_heart_keeps_the_rv_beside_the_septum_not_the_largest():
     assert (out[0:4] == 3).sum() == 480 and (out[4:6] == 3).sum() == 0
     lab[4:6, 25:55, 6:26] = 3  # larger still (2 x 600): without the septum anchor it would win
     assert (keep_heart(lab, (10.0, 1.0, 1.0))[4:6] == 3).sum() == 0
+
+
+def test_default_model_gives_labels_and_six_landmarks_on_a_held_out_patient(acdc_root):
+    """unet-acdc has no landmark head: its six landmarks are measured on its own labels."""
+    from napari_cardiac_priors.conventions import DEFAULT_MODEL
+    from napari_cardiac_priors.inference import segment
+    from napari_cardiac_priors.landmarks import derive_from_labels
+    from napari_cardiac_priors.metrics import dice, landmark_errors
+
+    image, gt = _held_out(acdc_root, pid=10, phase="es")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        res = segment(image, DEFAULT_MODEL)
+        ref = derive_from_labels(gt)
+    for v in (1, 2, 3):
+        assert dice(res.labels.array == v, gt.array == v) > 0.75
+    assert res.landmarks.valid.all() and set(res.landmarks.source) == {"derived"}
+    assert np.all(landmark_errors(res.landmarks, ref) < 15.0)

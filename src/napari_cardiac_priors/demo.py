@@ -50,7 +50,7 @@ def _segment_lines(out: Path, hr, lr) -> list:
     """Run the bundled SSLLN models on the demo data (when installed) and score them."""
     import warnings
 
-    from .conventions import LANDMARK_NAMES
+    from .conventions import DEFAULT_MODEL, LANDMARK_NAMES
     from .inference import load_model, segment
     from .io import read_landmarks, read_volume, write_landmarks, write_volume
     from .io.acdc import default_root, iter_patients
@@ -81,7 +81,7 @@ def _segment_lines(out: Path, hr, lr) -> list:
             scores = evaluate_labels(resample(refined.labels, hr).array, hr.array, hr.spacing)
             lines.append(f"refined with {len(refined.selected)} phantom atlases ({refined.timings['total']:.1f} s), vs the HR truth:")
             lines += [f"  {n:4s} Dice {m['dice']:.3f}  HD95 {m['hd95']:5.1f} mm" for n, m in scores.items()]
-    if "sslln-acdc" in have:
+    if DEFAULT_MODEL in have:
         try:
             patient = next(iter_patients(default_root(), ids=[5]))  # a held-out validation patient
         except Exception:  # noqa: BLE001 - ACDC is optional for the demo
@@ -89,11 +89,11 @@ def _segment_lines(out: Path, hr, lr) -> list:
         if patient is not None and patient.image_path("ed").exists():
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
-                result = segment(patient.image("ed"), load_model("sslln-acdc"))
+                result = segment(patient.image("ed"), load_model(DEFAULT_MODEL))
             gt = patient.labels("ed")
             scores = evaluate_labels(result.labels.array, gt.array, gt.spacing, structures=[1, 2, 3])
             write_volume(result.labels, out / "patient005_frame01_seg.nii.gz")
-            lines.append(f"sslln-acdc on ACDC patient005 ED (held out; {result.info['total_seconds']:.1f} s):")
+            lines.append(f"{DEFAULT_MODEL} on ACDC patient005 ED (held out; {result.info['total_seconds']:.1f} s):")
             lines += [f"  {n:4s} Dice {m['dice']:.3f}  HD95 {m['hd95']:5.1f} mm" for n, m in scores.items()]
     if not lines:
         lines.append("no segmentation model is installed: `cardiac-priors models list`")

@@ -369,7 +369,13 @@ def _segment_with_slab(volume: Volume, model: LoadedModel, *, postprocess: bool,
     labels = out.labels.array
     notes = domain_notes(volume, entry, labels)
     landmarks, head = None, None
-    if out.landmark_probabilities is not None:
+    if out.landmark_probabilities is None:  # no landmark head: the six landmarks measured on the labels
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            landmarks = derive_from_labels(out.labels)
+        if np.any(labels):
+            notes += [str(w.message) for w in caught]
+    else:
         # the six landmarks are measured on the model's own labels with the rules that define its
         # training targets (derive_from_labels): on held-out ACDC 1-6 mm median, where the landmark
         # head's own points were 14-20 mm off (BENCHMARKS.md); the head's points stay in info
