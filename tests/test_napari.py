@@ -162,3 +162,19 @@ def test_sample_data_lr_and_hr_overlay(make_napari_viewer):
     lr_z = [lr.data_to_world((k, 0, 0))[0] for k in range(lr.data.shape[0])]
     hr_index_z = [(z - hr.data_to_world((0, 0, 0))[0]) / 2.0 for z in lr_z]
     np.testing.assert_allclose(hr_index_z, np.round(hr_index_z), atol=1e-6)
+
+
+def test_rgb_and_complex_images_give_a_notification_not_an_exception(tmp_path, errors):
+    import nibabel as nib
+    import numpy as np
+
+    from napari_cardiac_priors._napari.reader import get_reader
+
+    rgb = np.zeros((8, 8, 3), dtype=[("R", "u1"), ("G", "u1"), ("B", "u1")])
+    nib.save(nib.Nifti1Image(rgb, np.eye(4)), tmp_path / "rgb.nii.gz")
+    nib.save(nib.Nifti1Image(np.ones((8, 8, 3), np.complex64), np.eye(4)), tmp_path / "cplx.nii.gz")
+    for name, word in (("rgb.nii.gz", "RGB"), ("cplx.nii.gz", "complex")):
+        reader = get_reader(str(tmp_path / name))
+        assert reader(str(tmp_path / name)) == [(None,)]
+        assert name in errors[-1] and word in errors[-1]
+    assert len(errors) == 2
