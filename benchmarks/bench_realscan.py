@@ -42,8 +42,7 @@ def baseline_model(name: str, commit: str):
 
     manifest = json.loads(subprocess.run(["git", "show", f"{commit}:{REGISTRY}/manifest.json"], cwd=ROOT,
                                          capture_output=True, check=True).stdout)
-    entries = manifest["models"] if isinstance(manifest.get("models"), list) else manifest.get("models", manifest)
-    doc = next(e for e in (entries.values() if isinstance(entries, dict) else entries) if e["name"] == name)
+    doc = next(e for e in manifest["models"] if e["name"] == name)
     blob = subprocess.run(["git", "show", f"{commit}:{REGISTRY}/{doc['file']}"], cwd=ROOT, capture_output=True, check=True).stdout
     with tempfile.TemporaryDirectory() as tmp:
         path = Path(tmp) / "w.safetensors"

@@ -18,24 +18,6 @@ import sys
 import warnings
 from pathlib import Path
 
-import numpy as np
-
-
-def score(net, recipe, cases) -> dict:
-    from napari_cardiac_priors.inference import segment_slab
-    from napari_cardiac_priors.metrics import dice
-
-    d = {"LV": [], "MYO": [], "RV": []}
-    for c in cases:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            labels = segment_slab(c.image, net, recipe.input).labels.array
-        for v, k in ((1, "LV"), (2, "MYO"), (3, "RV")):
-            d[k].append(dice(labels == v, c.labels.array == v))
-    out = {f"dice_{k}": float(np.mean(v)) for k, v in d.items()}
-    out["dice_mean"] = out["score"] = float(np.mean(list(out.values())))
-    return out
-
 
 def main():
     import torch
@@ -48,6 +30,7 @@ def main():
     from napari_cardiac_priors.training.data import acdc_cases
     from napari_cardiac_priors.training.loop import FLOAT32_BUFFERS
     from napari_cardiac_priors.training.recipes import get_recipe
+    from napari_cardiac_priors.training.tasks import make_task
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("run")
@@ -58,7 +41,8 @@ def main():
     run = Path(args.run)
     entry = json.loads((run / "manifest_entry.json").read_text(encoding="utf-8"))
     recipe = get_recipe(entry["name"])
-    cases = acdc_cases(default_root(), recipe.val_ids)
+    task = make_task(recipe)
+    cases = task.load(recipe.val_ids, training=False)
     state = torch.load(run / "checkpoint.pt", weights_only=True)
     history = json.loads(state["history"])
     candidates = {}
@@ -75,7 +59,9 @@ def main():
         candidates[f"kept (epoch {epoch})"] = (net.eval(), int(epoch))
     scored = []
     for label, (net, epoch) in candidates.items():
-        s = score(net, recipe, cases)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            s = task.validate(net, cases)
         scored.append((s["score"], label, net, epoch, s))
         sys.stdout.write(f"{run.name} {label}: Dice LV {s['dice_LV']:.3f} MYO {s['dice_MYO']:.3f} RV {s['dice_RV']:.3f} "
                          f"mean {s['dice_mean']:.3f}\n")

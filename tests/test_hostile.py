@@ -193,8 +193,6 @@ def test_slice_models_are_not_offered_for_stacks_and_refused_clearly():
 
 
 def test_models_add_checks_the_declared_hash_and_the_architecture(tmp_path, capsys):
-    import torch
-
     from napari_cardiac_priors.nn import build
 
     net = build("slab2d", {"slab": 3, "n_classes": 4, "n_landmarks": 0, "base": 4, "depth": 2})
@@ -213,7 +211,6 @@ def test_models_add_checks_the_declared_hash_and_the_architecture(tmp_path, caps
     assert main(["models", "add", str(weights), "--manifest", str(tmp_path / "ok.json")]) == 0
     assert main(["models", "add", str(weights), "--manifest", str(tmp_path / "ok.json")]) == 2
     assert "--overwrite" in _errors(capsys)[-1]
-    del torch
 
 
 def test_frame_is_checked(tmp_path, capsys):

@@ -491,11 +491,14 @@ def remove_partial_files(out_dir) -> int:
     through a link); returns how many."""
     from .io._atomic import is_own_temporary
 
-    root = Path(out_dir)
-    n = 0
-    folders = [root] + ([d for d in (root / "subjects").iterdir() if d.is_dir() and not d.is_symlink()]
-                        if (root / "subjects").is_dir() and not (root / "subjects").is_symlink() else [])
-    for folder in folders if root.is_dir() else []:
+    root, n = Path(out_dir), 0
+    if not root.is_dir():
+        return 0
+    subjects = root / "subjects"
+    folders = [root]
+    if subjects.is_dir() and not subjects.is_symlink():
+        folders += [d for d in subjects.iterdir() if d.is_dir() and not d.is_symlink()]
+    for folder in folders:
         for p in folder.iterdir():
             if is_own_temporary(p) and p.is_file() and not p.is_symlink():
                 p.unlink()

@@ -368,24 +368,17 @@ def _segment_with_slab(volume: Volume, model: LoadedModel, *, postprocess: bool,
     t1 = time.perf_counter()
     labels = out.labels.array
     notes = domain_notes(volume, entry, labels)
-    landmarks, head = None, None
-    if out.landmark_probabilities is None:  # no landmark head: the six landmarks measured on the labels
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            landmarks = derive_from_labels(out.labels)
-        if np.any(labels):
-            notes += [str(w.message) for w in caught]
-    else:
-        # the six landmarks are measured on the model's own labels with the rules that define its
-        # training targets (derive_from_labels): on held-out ACDC 1-6 mm median, where the landmark
-        # head's own points were 14-20 mm off (BENCHMARKS.md); the head's points stay in info
-        head, _ = from_slab_probabilities(out.labels, out.landmark_probabilities)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            derived = derive_from_labels(out.labels)
-        landmarks = Landmarks(derived.positions, derived.confidence, ("model",) * len(derived.positions))
-        if np.any(labels):
-            notes += [str(w.message) for w in caught]
+    # the six landmarks are measured on the model's own labels with the rules that define the
+    # training targets (derive_from_labels): on held-out ACDC 1-7 mm median, where sslln-acdc's
+    # landmark head put its own points 10-15 mm off (BENCHMARKS.md); the head's points stay in info
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        landmarks = derive_from_labels(out.labels)
+    if np.any(labels):
+        notes += [str(w.message) for w in caught]
+    head = None
+    if out.landmark_probabilities is not None:
+        head, _ = from_slab_probabilities(out.labels, out.landmark_probabilities, derived=landmarks)
     if not np.any(labels):
         notes.insert(0, f"model {entry.name!r} found no heart in this image; the labels are empty")
     for note in notes:

@@ -354,7 +354,7 @@ def from_probabilities(prob: np.ndarray, reference) -> Landmarks:
     return Landmarks(pos, conf, ("model",) * n)
 
 
-def from_slab_probabilities(labels, prob: np.ndarray) -> tuple[Landmarks, list]:
+def from_slab_probabilities(labels, prob: np.ndarray, *, derived: Landmarks | None = None) -> tuple[Landmarks, list]:
     """The six landmarks of a slab model: ``(Landmarks, notes)``.
 
     ``labels`` is the model's label Volume ``(z, y, x)`` and ``prob`` its landmark-head
@@ -368,7 +368,8 @@ def from_slab_probabilities(labels, prob: np.ndarray) -> tuple[Landmarks, list]:
       the clusters' probability-weighted centroids; of the two insertions the anterior one has
       the larger :func:`anterior_score` (the rule of :func:`derive_from_labels`).
 
-    A landmark that cannot be found is NaN and named in ``notes``.
+    A landmark that cannot be found is NaN and named in ``notes``. ``derived``: the
+    landmarks of :func:`derive_from_labels` on ``labels`` when the caller has them already.
     """
     import warnings
 
@@ -382,7 +383,7 @@ def from_slab_probabilities(labels, prob: np.ndarray) -> tuple[Landmarks, list]:
         return Landmarks(pos, conf, ("model",) * n), notes
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        derived = derive_from_labels(labels)
+        derived = derived if derived is not None else derive_from_labels(labels)
     ia, im = LANDMARK_NAMES.index("apex"), LANDMARK_NAMES.index("mitral_valve")
     pos[[ia, im]] = derived.positions[[ia, im]]
     conf[[ia, im]] = derived.confidence[[ia, im]]

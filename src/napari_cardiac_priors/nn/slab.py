@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .blocks import conv_bn_relu
+from .blocks import unet_features, unet_trunk
 
 
 class SlabNet(nn.Module):
@@ -37,19 +37,10 @@ class SlabNet(nn.Module):
         if slab < 1 or slab % 2 == 0:
             raise ValueError(f"slab must be a positive odd number of slices, got {slab}")
         self.slab, self.n_classes, self.n_landmarks, self.depth = int(slab), int(n_classes), int(n_landmarks), int(depth)
-        widths = [base * 2**i for i in range(depth + 1)]
-        self.down = nn.ModuleList()
-        c_in = self.slab
-        for w in widths:
-            self.down.append(nn.Sequential(conv_bn_relu(c_in, w), conv_bn_relu(w, w)))
-            c_in = w
-        self.up, self.dec = nn.ModuleList(), nn.ModuleList()
-        for w_hi, w_lo in zip(widths[::-1][:-1], widths[::-1][1:]):
-            self.up.append(nn.ConvTranspose2d(w_hi, w_lo, 2, stride=2))
-            self.dec.append(nn.Sequential(conv_bn_relu(2 * w_lo, w_lo), conv_bn_relu(w_lo, w_lo)))
+        self.down, self.up, self.dec = unet_trunk(self.slab, base=base, depth=depth)
         self.pool = nn.MaxPool2d(2)
-        self.seg_head = nn.Conv2d(widths[0], self.n_classes, 1)
-        self.lmk_head = nn.Conv2d(widths[0], self.n_landmarks, 1) if self.n_landmarks else None
+        self.seg_head = nn.Conv2d(base, self.n_classes, 1)
+        self.lmk_head = nn.Conv2d(base, self.n_landmarks, 1) if self.n_landmarks else None
 
     def forward(self, x: torch.Tensor):
         n, k, h, w = x.shape
@@ -57,11 +48,6 @@ class SlabNet(nn.Module):
             raise ValueError(f"the slab network expects {self.slab} slices, got {k}")
         if h % 2**self.depth or w % 2**self.depth:
             raise ValueError(f"in-plane size must be a multiple of {2**self.depth}, got {h} x {w}")
-        skips = []
-        for i, block in enumerate(self.down):
-            x = block(x if i == 0 else self.pool(x))
-            skips.append(x)
-        for up, dec, skip in zip(self.up, self.dec, skips[::-1][1:]):
-            x = dec(torch.cat([up(x), skip], dim=1))
+        x = unet_features(x, self.down, self.up, self.dec, self.pool)
         seg = self.seg_head(x)
         return (seg, self.lmk_head(x)) if self.lmk_head is not None else seg

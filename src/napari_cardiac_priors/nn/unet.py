@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .blocks import conv_bn_relu
+from .blocks import unet_features, unet_trunk
 
 
 class UNet2D(nn.Module):
@@ -19,27 +19,13 @@ class UNet2D(nn.Module):
     def __init__(self, n_slices: int, n_classes: int = 4, base: int = 16, depth: int = 4):
         super().__init__()
         self.n_slices, self.n_classes, self.depth = int(n_slices), int(n_classes), int(depth)
-        widths = [base * 2**i for i in range(depth + 1)]
-        self.down = nn.ModuleList()
-        c_in = 1
-        for w in widths:
-            self.down.append(nn.Sequential(conv_bn_relu(c_in, w), conv_bn_relu(w, w)))
-            c_in = w
-        self.up, self.dec = nn.ModuleList(), nn.ModuleList()
-        for w_hi, w_lo in zip(widths[::-1][:-1], widths[::-1][1:]):
-            self.up.append(nn.ConvTranspose2d(w_hi, w_lo, 2, stride=2))
-            self.dec.append(nn.Sequential(conv_bn_relu(2 * w_lo, w_lo), conv_bn_relu(w_lo, w_lo)))
-        self.head = nn.Conv2d(widths[0], self.n_classes, 1)
+        self.down, self.up, self.dec = unet_trunk(1, base=base, depth=depth)
+        self.head = nn.Conv2d(base, self.n_classes, 1)
         self.pool = nn.MaxPool2d(2)
 
     def forward_slices(self, x: torch.Tensor) -> torch.Tensor:
         """``(B, 1, Y, X)`` -> ``(B, n_classes, Y, X)`` logits."""
-        skips = []
-        for i, block in enumerate(self.down):
-            x = block(x if i == 0 else self.pool(x))
-            skips.append(x)
-        for up, dec, skip in zip(self.up, self.dec, skips[::-1][1:]):
-            x = dec(torch.cat([up(x), skip], dim=1))
+        x = unet_features(x, self.down, self.up, self.dec, self.pool)
         return self.head(x)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -90,7 +91,7 @@ def inside(folder: Path, relative: str, *, what: str) -> Path:
     return target
 
 
-_WORD = __import__("re").compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_WORD = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def check_name(name, *, what: str = "model") -> str:

@@ -24,6 +24,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .tasks import Task
+
 #: landmark-head classes of the slab network
 SLAB_LANDMARK_CLASSES = ("background", "rv_insert", "rv_lateral", "lv_lateral")
 
@@ -195,25 +197,16 @@ def apply_intensity(image: np.ndarray, aug: SlabAugmentation) -> np.ndarray:
     return out.astype(np.float32)
 
 
-class SlabTask:
+class SlabTask(Task):
     """The training task of ``architecture="slab2d"`` recipes on ACDC (see :mod:`.tasks`).
 
     ``train_options``: ``samples_per_epoch`` (slab samples drawn per epoch, default 2000),
-    ``augment_strength`` (1.0; 0 disables the augmentation).
+    ``augment_strength`` (1.0; 0 disables the augmentation). ``domain`` (after loading the
+    training cases): their :func:`~napari_cardiac_priors.quality.training_domain`, stored with
+    the model.
     """
 
-    def __init__(self, recipe, device: str, data_root=None):
-        self.recipe, self.device, self.data_root = recipe, device, data_root
-        self.domain = None
-
-    def stage(self, epoch: int) -> str:
-        return "train"
-
-    def trainable(self, net, stage: str):
-        return net.parameters()
-
-    def finish(self, net, items) -> bool:
-        return False
+    domain = None
 
     def load(self, ids, *, max_cases=None, training=True):
         from ..io.acdc import default_root
