@@ -4,7 +4,8 @@
 
 The training loop keeps the weights with the best validation score it measured (with the
 inference of the code it started with); this scores both those weights and the last epoch's
-(``checkpoint.pt``) on the recipe's validation patients with today's inference (the recipe's
+(``checkpoint.pt``), their batch-norm statistics re-estimated on the training slabs
+(``SlabTask.calibrate``), on the recipe's validation patients with today's inference (the recipe's
 current input contract), keeps the better, writes the manifest entry with those figures and
 the training domain (for the out-of-domain notes), and with ``--bundle`` puts it into the
 package's model library. Prints one line per candidate.
@@ -57,8 +58,10 @@ def main():
         net = build(recipe.architecture, recipe.config)
         net.load_state_dict({k: v.float() for k, v in load_file(file).items()})
         candidates[f"kept (epoch {epoch})"] = (net.eval(), int(epoch))
+    items = task.load(recipe.train_ids)  # batch-norm statistics re-estimated on them (SlabTask.calibrate)
     scored = []
     for label, (net, epoch) in candidates.items():
+        task.calibrate(net, items)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             s = task.validate(net, cases)

@@ -78,16 +78,16 @@ SLAB_CONTRACT = {"slab": 3, "slab_spacing_mm": 8.0, "spacing": [None, 1.6, 1.6],
                  "normalisation": "percentile_1_99", "min_slices": 2}
 
 
-def install_tiny_slab(tmp_path, *, name="tiny-slab", seed=0, n_landmarks=4) -> str:
+def install_tiny_slab(tmp_path, *, name="tiny-slab", seed=0, n_landmarks=4, slab=3) -> str:
     """An untrained small slab network (the sslln-acdc contract), installed as a user model."""
     torch.manual_seed(seed)
-    config = {"slab": 3, "n_classes": 4, "n_landmarks": n_landmarks, "base": 4, "depth": 2}
+    config = {"slab": slab, "n_classes": 4, "n_landmarks": n_landmarks, "base": 4, "depth": 2}
     net = build("slab2d", config)
     path = tmp_path / f"{name}.safetensors"
     registry.save_weights(net.state_dict(), path)
     registry.add_model(path, {
         "name": name, "version": "0", "task": "segmentation", "architecture": "slab2d", "config": config,
-        "labels": {str(c): c for c in range(4)}, "input": SLAB_CONTRACT,
+        "labels": {str(c): c for c in range(4)}, "input": {**SLAB_CONTRACT, "slab": slab},
         "description": "untrained test model", "license": "CC0-1.0",
     })
     return name

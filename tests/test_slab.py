@@ -297,3 +297,65 @@ def test_default_model_gives_labels_and_six_landmarks_on_a_held_out_patient(acdc
         assert dice(res.labels.array == v, gt.array == v) > 0.75
     assert res.landmarks.valid.all() and set(res.landmarks.source) == {"derived"}
     assert np.all(landmark_errors(res.landmarks, ref) < 15.0)
+
+
+def test_warm_start_puts_a_unet_into_the_centre_slice_of_a_slab(tmp_path):
+    import torch
+
+    from napari_cardiac_priors.nn import build
+    from napari_cardiac_priors.registry import get_model, load_state_dict
+    from napari_cardiac_priors.training.loop import warm_start
+
+    name = install_tiny_slab(tmp_path, name="tiny-unet", slab=1, n_landmarks=0, seed=3)
+    unet = build("slab2d", get_model(name).config).eval()
+    unet.load_state_dict({k: v.float() for k, v in load_state_dict(get_model(name)).items()})
+    slab = build("slab2d", {"slab": 3, "n_classes": 4, "n_landmarks": 4, "base": 4, "depth": 2}).eval()
+    info = warm_start(slab, name)
+    assert info["name"] == name and info["sha256"] == get_model(name).sha256
+    x = torch.randn(2, 3, 16, 16)
+    with torch.no_grad():
+        seg, lmk = slab(x)
+        np.testing.assert_allclose(seg.numpy(), unet(x[:, 1:2]).numpy(), atol=1e-5)  # the neighbours start at zero
+    assert lmk.shape == (2, 4, 16, 16)
+    wider = build("slab2d", {"slab": 3, "n_classes": 4, "n_landmarks": 4, "base": 8, "depth": 2})
+    with pytest.raises(InputError, match="cannot start this network"):
+        warm_start(wider, name)
+
+
+def test_calibrate_batchnorm_averages_the_given_batches():
+    import torch
+
+    from napari_cardiac_priors.training.slab import calibrate_batchnorm
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(1, 1, 1, bias=False), torch.nn.BatchNorm2d(1))
+    torch.nn.init.ones_(net[0].weight)
+    net.eval()
+    g = torch.Generator().manual_seed(0)
+    batches = [torch.randn(4, 1, 8, 8, generator=g) * s + m for m, s in ((2.0, 1.0), (4.0, 3.0))]
+    calibrate_batchnorm(net, batches)
+    means = [b.mean().item() for b in batches]
+    variances = [b.var().item() for b in batches]  # unbiased, as batch norm keeps them
+    assert net[1].running_mean.item() == pytest.approx(np.mean(means), rel=1e-5)
+    assert net[1].running_var.item() == pytest.approx(np.mean(variances), rel=1e-5)
+    assert net[1].momentum == 0.1 and not net.training  # as they were
+
+
+def test_a_slab_recipe_trains_from_a_warm_start_and_records_it(tmp_path, acdc_root):
+    import json
+    from dataclasses import replace
+
+    from napari_cardiac_priors.training.loop import train
+    from napari_cardiac_priors.training.recipes import get_recipe
+
+    name = install_tiny_slab(tmp_path, name="tiny-unet", slab=1, n_landmarks=0, seed=3)
+    base = get_recipe("sslln-acdc")
+    recipe = replace(base, train_ids=(1, 2), val_ids=(3,), epochs=1, batch_size=2, warm_start=name,
+                     config={**base.config, "base": 4, "depth": 2},
+                     train_options={"samples_per_epoch": 8, "calibration_batches": 2})
+    events = []
+    train(recipe, tmp_path / "run", data_root=acdc_root, progress=events.append)
+    (rec,) = [e for e in events if e["event"] == "epoch"]
+    assert np.isfinite(rec["loss"]) and 0.0 <= rec["val"]["dice_LV"] <= 1.0
+    entry = json.loads((tmp_path / "run" / "manifest_entry.json").read_text())
+    assert entry["training"]["warm_start"]["name"] == name and entry["version"] == base.version
+    assert entry["landmarks"] and entry["training"]["domain"]

@@ -107,6 +107,9 @@ def train(recipe: Recipe, out_dir, *, data_root=None, epochs: int | None = None,
         raise FileNotFoundError(f"{ckpt}: no checkpoint to resume from")
     elif init:
         start, best = _init_from(net, init, recipe, device=device)
+    started_from = None
+    if recipe.warm_start and not start and not (resume and ckpt.exists()):
+        started_from = warm_start(net, recipe.warm_start, device=device)
     if start:  # a continued run draws its own reproducible sequence from where it starts
         rng = np.random.default_rng(np.random.SeedSequence([recipe.seed, start]))
         torch.manual_seed(recipe.seed + start)
@@ -115,7 +118,7 @@ def train(recipe: Recipe, out_dir, *, data_root=None, epochs: int | None = None,
         save_weights({k: v.half() if v.is_floating_point() and not k.startswith(FLOAT32_BUFFERS) else v
                       for k, v in path_net.state_dict().items()},
                      out / "model.safetensors", metadata={"recipe": recipe.name, "epoch": record.get("epoch", 0)})
-        _write_entry(recipe, out, record, domain=getattr(task, "domain", None))
+        _write_entry(recipe, out, record, domain=getattr(task, "domain", None), warm=started_from)
 
     t_load = time.perf_counter()
     items = task.load(recipe.train_ids, max_cases=max_train_cases)
@@ -142,6 +145,7 @@ def train(recipe: Recipe, out_dir, *, data_root=None, epochs: int | None = None,
         record = {"epoch": epoch + 1, "stage": stage, "loss": float(np.mean(losses)) if losses else float("nan"),
                   "lr": lr, "seconds": time.perf_counter() - t0}
         if val_items and ((epoch + 1) % recipe.val_every == 0 or epoch + 1 == epochs):
+            task.calibrate(net, items)
             record["val"] = task.validate(net, val_items)
             if record["val"]["score"] > best:
                 best = record["val"]["score"]
@@ -179,7 +183,43 @@ def _init_from(net, name: str, recipe: Recipe, *, device) -> tuple[int, float]:
     return int(entry.training.get("epochs_trained") or 0), float(score) if score is not None else -float("inf")
 
 
-def _write_entry(recipe: Recipe, out: Path, record: dict, *, domain: dict | None = None) -> None:
+def warm_start(net, name: str, *, device="cpu") -> dict:
+    """Start ``net`` from the weights of the registry model ``name`` (another recipe): every
+    tensor of the same name and shape is copied; a first convolution that reads fewer input
+    channels (a 1-slice U-Net into a K-slice slab network) goes into the centre channels, the
+    others start at zero, so the warm network first computes what ``name`` computes; the rest
+    (a new landmark head) keeps its random start. Returns ``{"name", "version", "sha256"}``
+    of the model used, for the manifest."""
+    from ..errors import InputError
+    from ..registry import get_model, load_state_dict
+
+    entry = get_model(name)
+    source = {k: v.float() for k, v in load_state_dict(entry, device=str(device)).items()}
+    target = net.state_dict()
+    copied = 0
+    for key, value in source.items():
+        if key not in target:
+            continue
+        want = target[key]
+        if want.shape == value.shape:
+            target[key] = value
+        elif want.ndim == 4 and want.shape[0] == value.shape[0] and want.shape[2:] == value.shape[2:] \
+                and want.shape[1] > value.shape[1] and (want.shape[1] - value.shape[1]) % 2 == 0:
+            lo = (want.shape[1] - value.shape[1]) // 2
+            widened = want.new_zeros(want.shape)
+            widened[:, lo : lo + value.shape[1]] = value
+            target[key] = widened
+        else:
+            raise InputError(f"model {name!r} cannot start this network: its {key} is {tuple(value.shape)}, "
+                             f"the network's {tuple(want.shape)}")
+        copied += 1
+    if not copied:
+        raise InputError(f"model {name!r} shares no weights with this network; it cannot start it")
+    net.load_state_dict(target)
+    return {"name": entry.name, "version": entry.version, "sha256": entry.sha256, "tensors_copied": copied}
+
+
+def _write_entry(recipe: Recipe, out: Path, record: dict, *, domain: dict | None = None, warm: dict | None = None) -> None:
     from ..conventions import LABELS, LANDMARK_NAMES
     from ..registry import sha256_of
 
@@ -211,6 +251,7 @@ def _write_entry(recipe: Recipe, out: Path, record: dict, *, domain: dict | None
             "validation_ids": list(recipe.val_ids),
             "validation": record.get("val", {}),
             **({"domain": domain} if domain else {}),
+            **({"warm_start": warm} if warm else {}),
         },
         "license": recipe.license,
         "citation": recipe.citation,

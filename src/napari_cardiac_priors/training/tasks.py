@@ -65,6 +65,10 @@ class Task:
     def trainable(self, net, stage: str):
         return net.parameters()
 
+    def calibrate(self, net, items) -> None:
+        """Before a validation: bring statistics the network keeps outside its gradients (batch
+        norm) in line with the data it will see; nothing by default."""
+
     def finish(self, net, items) -> bool:
         """Called once after training with the best weights loaded; True if it changed the network
         (the weights are then saved again)."""
