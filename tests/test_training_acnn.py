@@ -173,15 +173,37 @@ def test_volume_prior_prefers_the_truth_and_reaches_the_logits():
     assert bad.grad is not None and bad.grad.abs().sum() > 0
 
 
-def test_acnn_seg_acdc_trains_with_a_prior(tmp_path, acdc_root):
-    from helpers import install_tiny_tl
+def test_acnn_seg_acdc_trains_with_a_prior_on_whole_cases(tmp_path, acdc_root):
+    import torch
+
+    from helpers import install_tiny_slab, install_tiny_tl
+    from napari_cardiac_priors.nn import build
+    from napari_cardiac_priors.training.tasks import make_task
 
     tl = install_tiny_tl(tmp_path, name="tiny-tl-acdc", n_classes=4, shape=(12, 48, 48), spacing=(10.0, 1.6, 1.6))
+    start = install_tiny_slab(tmp_path, name="tiny-unet", slab=1, n_landmarks=0)
     base = get_recipe("acnn-seg-acdc")
-    recipe = replace(base, train_ids=(1, 2), val_ids=(), epochs=1, batch_size=2, config={**base.config, "base": 4},
-                     train_options={"prior": tl, "lambda1": 0.01})
+    options = {"samples_per_epoch": 8, "calibration_batches": 1, "prior": tl, "lambda1": 0.01, "prior_every": 2}
+    recipe = replace(base, train_ids=(1, 2), val_ids=(), epochs=1, batch_size=2, warm_start=start,
+                     config={**base.config, "base": 4, "depth": 2}, train_options=options)
+    task = make_task(recipe, data_root=acdc_root)
+    items = task.load(recipe.train_ids)
+    batches = list(task.batches(items, np.random.default_rng(0)))
+    assert [len(b) for b in batches] == [6, 3, 6, 3]  # a whole case for the prior every 2nd batch
+    slabs, vol_t, grid = batches[0][3:]
+    n_slices = vol_t.shape[1]
+    assert slabs.shape == (n_slices, 1, 128, 128) and grid.shape == (1, 12, 48, 48, 3)
+    assert n_slices in [it["image"].shape[0] for it in items]
+    net = build("slab2d", recipe.config)
+    heavy = make_task(replace(recipe, train_options={**options, "lambda1": 1e6}), data_root=acdc_root)
+    heavy.prior()
+    with_prior = heavy.loss(net, batches[0], "train")
+    without = heavy.loss(net, batches[0][:3], "train").item()
+    assert with_prior.item() > without  # the code distance of an untrained network's prediction is positive
+    with_prior.backward()
+    assert net.seg_head.weight.grad.abs().sum() > 0
     events = []
-    train(recipe, tmp_path / "run", progress=events.append)
+    train(recipe, tmp_path / "run", data_root=acdc_root, progress=events.append)
     (rec,) = [e for e in events if e["event"] == "epoch"]
     assert np.isfinite(rec["loss"]) and (tmp_path / "run" / "model.safetensors").exists()
 

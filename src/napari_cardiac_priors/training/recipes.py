@@ -117,12 +117,15 @@ RECIPES = {
     ),
     "acnn-seg-acdc": Recipe(
         name="acnn-seg-acdc",
-        description="2D ACNN-Seg on real cine short-axis MR (LV, MYO, RV): the unet-acdc U-Net trained with the tl-acdc "
-                    "shape prior (lambda1 0.01), same data, budget and validation",
-        architecture="unet2d",
-        config={"n_slices": 24, "n_classes": 4, "base": 16, "depth": 4},
+        description="ACNN-Seg on real cine short-axis MR (LV, MYO, RV), any stack: the unet-acdc U-Net slid over "
+                    "the stack, fine-tuned with the tl-acdc shape prior (lambda1 0.01) on whole cases",
+        architecture="slab2d",
+        config={"slab": 1, "n_classes": 4, "n_landmarks": 0, "base": 16, "depth": 4},
+        input={**_SLAB_INPUT, "slab": 1},
         citation=f"ACDC: {ACDC_CITATION}. Method: O. Oktay et al., IEEE TMI 37(2), 384-395, 2018",
-        **{**_ACDC, "epochs": 40, "train_options": {"prior": "tl-acdc", "lambda1": 0.01}},
+        # 2.0: the slab contract and augmentation of unet-acdc (1.1 was a whole-stack 2D U-Net of at most 24 slices)
+        **{**_SLAB, "warm_start": "unet-acdc", "epochs": 10, "lr": 3e-4,
+           "train_options": {**_SLAB["train_options"], "prior": "tl-acdc", "lambda1": 0.01, "prior_every": 2}},
     ),
     "sslln-hr-phantom": Recipe(
         name="sslln-hr-phantom",

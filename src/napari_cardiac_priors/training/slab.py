@@ -26,6 +26,9 @@ import numpy as np
 
 from .tasks import Task
 
+#: the fields of :class:`SlabAugmentation` that change intensities only
+_INTENSITY_FIELDS = ("gamma", "contrast", "brightness", "bias", "blur_px", "lowres", "noise_sd", "noise_seed")
+
 #: landmark-head classes of the slab network
 SLAB_LANDMARK_CLASSES = ("background", "rv_insert", "rv_lateral", "lv_lateral")
 
@@ -201,7 +204,9 @@ class SlabTask(Task):
     """The training task of ``architecture="slab2d"`` recipes on ACDC (see :mod:`.tasks`).
 
     ``train_options``: ``samples_per_epoch`` (slab samples drawn per epoch, default 2000),
-    ``augment_strength`` (1.0; 0 disables the augmentation). ``domain`` (after loading the
+    ``augment_strength`` (1.0; 0 disables the augmentation), ``calibration_batches`` (100; see
+    :meth:`calibrate`), and for ACNN ``prior`` (a T-L model: its shape prior on one whole case
+    every ``prior_every`` batches, weighted by ``lambda1``). ``domain`` (after loading the
     training cases): their :func:`~napari_cardiac_priors.quality.training_domain`, stored with
     the model.
     """
@@ -234,11 +239,38 @@ class SlabTask(Task):
         size = tuple(r.train_crop or (128, 128))
         slab = int(r.input["slab"])
         strength = float(opts.get("augment_strength", 1.0))
-        for b in range(0, n - r.batch_size + 1, r.batch_size):
+        prior = self.prior()
+        every = int(opts.get("prior_every", 1))
+        for i, b in enumerate(range(0, n - r.batch_size + 1, r.batch_size)):
             batch = [sample_slab(items[slots[j][0]], slots[j][1], r.input, size,
                                  sample_slab_augmentation(rng, slab, strength=strength)) for j in order[b : b + r.batch_size]]
             x, y, lmk = (torch.from_numpy(np.stack(v)) for v in zip(*batch))
-            yield x.to(self.device), y.long().to(self.device), lmk.long().to(self.device)
+            out = (x.to(self.device), y.long().to(self.device), lmk.long().to(self.device))
+            if prior is not None and i % every == 0:
+                out = out + self._volume_sample(items[int(rng.integers(len(items)))], size, rng, strength)
+            yield out
+
+    def _volume_sample(self, arrays, size, rng, strength):
+        """One whole case for the shape prior: every slice's slab on one crop centred on the
+        case's heart (the stored geometry, which the T-L network knows; intensity augmentation
+        only), and where the T-L grid lies in it. ``(slabs (S, K, Y, X), labels (1, S, Y, X),
+        grid (1, Z, Y, X, 3))``."""
+        import dataclasses
+
+        import torch
+
+        from .tasks import tl_sample_grid
+
+        r = self.recipe
+        drawn = sample_slab_augmentation(rng, int(r.input["slab"]), strength=strength)
+        aug = dataclasses.replace(SlabAugmentation(), **{f: getattr(drawn, f) for f in _INTENSITY_FIELDS})
+        still = {**arrays, "centres": np.tile(np.nanmean(arrays["centres"], axis=0), (arrays["image"].shape[0], 1))}
+        slabs, labels, _ = zip(*(sample_slab(still, k, r.input, size, aug) for k in range(arrays["image"].shape[0])))
+        labels = np.stack(labels)
+        spacing = (arrays["spacing"][0], *(float(v) for v in r.input["spacing"][1:]))
+        grid = tl_sample_grid(labels, spacing, self.prior().autoencoder.shape, self._prior_spacing)
+        return (torch.from_numpy(np.stack(slabs)).to(self.device), torch.from_numpy(labels[None]).long().to(self.device),
+                torch.from_numpy(grid[None]).to(self.device))
 
     def calibrate(self, net, items) -> None:
         """Batch-norm statistics re-estimated on ``calibration_batches`` (default 100) batches of
@@ -258,11 +290,21 @@ class SlabTask(Task):
     def loss(self, net, batch, stage):
         from ..nn.losses import sslln_loss, squared_dice_loss
 
-        x, seg_t, lmk_t = batch
+        x, seg_t, lmk_t = batch[:3]
         out = net(x)
         if isinstance(out, tuple):
-            return sslln_loss(out[0], seg_t, out[1], lmk_t, alpha=self.recipe.alpha)
-        return squared_dice_loss(out, seg_t)
+            loss = sslln_loss(out[0], seg_t, out[1], lmk_t, alpha=self.recipe.alpha)
+        else:
+            loss = squared_dice_loss(out, seg_t)
+        if len(batch) > 3:  # ACNN: the shape prior on a whole case (see _volume_sample)
+            from .tasks import volume_prior_loss
+
+            slabs, vol_t, grid = batch[3:]
+            vol = net(slabs)
+            vol = (vol[0] if isinstance(vol, tuple) else vol).permute(1, 0, 2, 3)[None]  # (1, C, S, Y, X)
+            lam = float(self.recipe.train_options.get("lambda1", 0.01))
+            loss = loss + lam * volume_prior_loss(self.prior().autoencoder.encode, vol, vol_t, grid)
+        return loss
 
     def validate(self, net, cases):
         from ..inference import segment_slab
