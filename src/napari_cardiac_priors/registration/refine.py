@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..conventions import HR_SPACING, LANDMARK_NAMES, LV
+from ..conventions import HR_SPACING, LANDMARK_NAMES, LV, RVW
 from ..errors import InputError
 from ..landmarks import Landmarks
 from ..volume import Volume, resample
@@ -39,18 +39,47 @@ class RefineResult:
     info: dict = field(default_factory=dict)
 
 
-def hr_grid(target: Volume, *, spacing=HR_SPACING, z_margin_mm: float = 20.0) -> tuple[np.ndarray, tuple]:
+def hr_grid(target: Volume, *, spacing=HR_SPACING, z_margin_mm: float = 20.0,
+            margin_mm: float | None = None) -> tuple[np.ndarray, tuple]:
     """NIfTI affine and ``(z, y, x)`` shape of a grid with ``spacing`` mm covering ``target``'s
     voxels (the same orientation), extended by ``z_margin_mm`` beyond the first and last slice
-    so that the atlases can complete a heart whose base or apex the stack missed."""
+    so that the atlases can complete a heart whose base or apex the stack missed. With
+    ``margin_mm``, in-plane it covers only the target's foreground (labels > 0) plus that margin:
+    the heart, not the whole field of view (a tenth of the voxels on an ACDC stack)."""
     sz, sy, sx = (float(v) for v in spacing)
     tz, ty, tx = target.spacing
     k = np.array([sx / tx, sy / ty, sz / tz])  # HR voxel in target voxels, (x, y, z)
-    extra = np.array([0.0, 0.0, z_margin_mm / tz])  # in target voxels, each side
-    shape_xyz = np.ceil((np.array(target.spatial_shape[::-1]) + 2 * extra) / k).astype(int)
+    n_xyz = np.array(target.spatial_shape[::-1], float)
+    lo = np.array([-0.5, -0.5, -0.5 - z_margin_mm / tz])  # voxel edges, in target voxels (x, y, z)
+    hi = np.array([n_xyz[0] - 0.5, n_xyz[1] - 0.5, n_xyz[2] - 0.5 + z_margin_mm / tz])
+    if margin_mm is not None:
+        fg = np.argwhere(np.asarray(target.array) > 0)[:, ::-1]  # (x, y, z)
+        if fg.size:
+            extra = np.array([margin_mm / tx, margin_mm / ty])
+            lo[:2] = fg[:, :2].min(axis=0) - 0.5 - extra
+            hi[:2] = fg[:, :2].max(axis=0) + 0.5 + extra
+    shape_xyz = np.ceil((hi - lo) / k - 1e-6).astype(int)
     m = np.diag([*k, 1.0])
-    m[:3, 3] = -0.5 - extra + 0.5 * k  # HR voxel 0 starts at the (extended) target's edge
+    m[:3, 3] = lo + 0.5 * k  # HR voxel 0 starts at the (extended) edge
     return target.affine @ m, tuple(int(v) for v in shape_xyz[::-1])
+
+
+def _heart_crop(labels: Volume, margin_mm: float | None) -> Volume:
+    """``labels`` cropped in-plane to its foreground plus ``margin_mm`` (all slices kept)."""
+    if margin_mm is None:
+        return labels
+    arr = np.asarray(labels.array)
+    fg = np.argwhere(arr > 0)
+    if fg.size == 0:
+        return labels
+    _, sy, sx = labels.spacing
+    pad = np.array([0, int(np.ceil(margin_mm / sy)), int(np.ceil(margin_mm / sx))])
+    lo = np.maximum(fg.min(axis=0) - pad, 0)
+    hi = np.minimum(fg.max(axis=0) + pad + 1, arr.shape)
+    lo[0], hi[0] = 0, arr.shape[0]
+    shift = np.eye(4)
+    shift[:3, 3] = lo[::-1]  # (x, y, z) index of the crop's first voxel
+    return Volume(arr[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]], affine=labels.affine @ shift, kind="labels")
 
 
 def _check_inputs(labels: Volume, landmarks: Landmarks, atlases, image: Volume | None) -> None:
@@ -76,7 +105,8 @@ def _check_inputs(labels: Volume, landmarks: Landmarks, atlases, image: Volume |
 
 def refine(labels: Volume, landmarks: Landmarks, atlases, *, n_atlases: int = 5, fusion: str = "majority",
            init: str = "landmarks", image: Volume | None = None, bending: float = 1e-3, levels=None,
-           device: str = "cpu", progress=None) -> RefineResult:
+           margin_mm: float | None = 20.0, rv_wall: bool | None = None, device: str = "cpu",
+           progress=None) -> RefineResult:
     """Refine a segmentation by atlas propagation (see the module docstring).
 
     Parameters
@@ -90,6 +120,9 @@ def refine(labels: Volume, landmarks: Landmarks, atlases, *, n_atlases: int = 5,
         or "patch" (eq. 5, patch similarity on the target's upsampled labels).
     init : "landmarks" (the paper) or "labels" (label-moment affine, the Fig. 12 baseline).
     image : the target image, only to check that it matches the labels' grid.
+    margin_mm : the HR grid and the atlas selection cover the target's heart plus this margin
+        in-plane (None: its whole field of view; slower, the same labels).
+    rv_wall : keep the atlases' RV wall (label 4). Default: when the target has one.
     progress : ``progress(step, fraction)`` callback, or None.
 
     Returns
@@ -123,7 +156,8 @@ def refine(labels: Volume, landmarks: Landmarks, atlases, *, n_atlases: int = 5,
     t = time.perf_counter()
     report("selection", 0.1)
     top = max(1, min(int(n_atlases), len(atlases)))
-    chosen, scores = select_atlases(labels, [a.labels for a in atlases], affines, top=top, device=device)
+    chosen, scores = select_atlases(_heart_crop(labels, margin_mm), [a.labels for a in atlases], affines, top=top,
+                                    device=device)
     chosen = [int(i) for i in chosen]
     timings["selection"] = time.perf_counter() - t
 
@@ -139,7 +173,7 @@ def refine(labels: Volume, landmarks: Landmarks, atlases, *, n_atlases: int = 5,
 
     t = time.perf_counter()
     report("warping", 0.8)
-    hr_affine, hr_shape = hr_grid(labels)
+    hr_affine, hr_shape = hr_grid(labels, margin_mm=margin_mm)
     reference = Volume(np.zeros(hr_shape, np.uint8), affine=hr_affine, kind="labels")
     to_target = np.linalg.inv(labels.affine) @ hr_affine  # HR index (x, y, z) -> target index
     start = to_target[:3, 3][::-1]
@@ -150,6 +184,10 @@ def refine(labels: Volume, landmarks: Landmarks, atlases, *, n_atlases: int = 5,
     )
     timings["warping"] = time.perf_counter() - t
 
+    if rv_wall is None:
+        rv_wall = bool(np.any(labels.array == RVW))
+    if not rv_wall:  # a structure the target does not have is not added (ACDC-style labels have no RV wall)
+        warped = np.where(warped == RVW, 0, warped).astype(warped.dtype)
     t = time.perf_counter()
     report("fusion", 0.9)
     if fusion == "majority":
@@ -167,5 +205,6 @@ def refine(labels: Volume, landmarks: Landmarks, atlases, *, n_atlases: int = 5,
         nmi=[float(s) for s in scores],
         timings=timings,
         landmarks=landmarks,
-        info={"n_atlases": top, "fusion": fusion, "init": init, "bending": bending, "hr_shape": list(hr_shape)},
+        info={"n_atlases": top, "fusion": fusion, "init": init, "bending": bending, "hr_shape": list(hr_shape),
+              "rv_wall": rv_wall},
     )

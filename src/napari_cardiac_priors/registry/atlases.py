@@ -75,7 +75,8 @@ def read_atlas_folder(folder, *, pattern: str = "*_labels.nii.gz") -> list[Atlas
 
 
 def write_atlas_set(atlases: list[Atlas], name: str, *, directory: str | os.PathLike | None = None, description: str = "",
-                    license: str = "", training: dict | None = None, overwrite: bool = False, bundled: bool = False) -> ModelEntry:
+                    license: str = "", citation: str = "", training: dict | None = None, overwrite: bool = False,
+                    bundled: bool = False) -> ModelEntry:
     """Write ``atlases`` as the set ``name`` into the user model folder (or the package with
     ``bundled``) and register it in that folder's manifest."""
     from ..io import write_landmarks, write_volume
@@ -103,7 +104,7 @@ def write_atlas_set(atlases: list[Atlas], name: str, *, directory: str | os.Path
         "name": name, "version": "1.0", "task": "atlas", "architecture": "atlas-set",
         "file": f"atlases/{name}", "sha256": _digest(folder), "description": description,
         "config": {"n_atlases": len(atlases), "ids": [a.id for a in atlases]},
-        "labels": {str(v): v for v in range(5)}, "training": training or {}, "license": license,
+        "labels": {str(v): v for v in range(5)}, "training": training or {}, "license": license, "citation": citation,
     }, root=root)
     _write_manifest(root, [e for e in entries if e.name != name] + [entry])
     return entry
