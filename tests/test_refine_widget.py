@@ -29,7 +29,7 @@ def test_refine_widget_end_to_end(make_napari_viewer, qtbot, monkeypatch):
     viewer.window.add_dock_widget(widget)
     widget._labels.value = target
     widget._points.value = points.layer
-    widget._atlases.value = "atlases-phantom"
+    assert widget._atlases.value == "auto"  # the phantom's labels have an RV wall: the phantom atlases fit them
     widget._n.value = 2
     widget._device.value = "cpu"
     widget._run.clicked.emit()  # the user presses "Refine"
@@ -39,7 +39,8 @@ def test_refine_widget_end_to_end(make_napari_viewer, qtbot, monkeypatch):
     np.testing.assert_allclose(result.scale, (2.0, 1.25, 1.25))
     assert {1, 2, 3, 4} <= set(np.unique(result.data))
     np.testing.assert_array_equal(target.data, before)  # the input was not touched
-    assert widget._progress.value == 100 and "done" in widget._status.value
+    assert widget._progress.value == 100 and "done" in widget._status.value and "atlases-phantom" in widget._status.value
+    assert result.metadata["refine"]["atlas_set"] == "atlases-phantom"
     # Accept replaces the target layer; Undo brings it back; Reject removes the result
     widget._accept.clicked.emit()
     assert "lr labels refined" not in [layer.name for layer in viewer.layers] and viewer.layers["lr labels"] is result

@@ -67,7 +67,7 @@ class BatchOptions:
 
     model: str
     refine: bool = False
-    atlases: str = "atlases-phantom"
+    atlases: str = "auto"  # registry.atlases.AUTO: each target's own (atlas_set_for)
     n_atlases: int = 5
     fusion: str = "majority"
     device: str = "cpu"
@@ -211,7 +211,10 @@ def sha256_file(path) -> str:
 
 def _atlas_digest(name: str) -> str:
     from . import registry
+    from .registry.atlases import AUTO, PHANTOM_ATLASES, REAL_ATLASES
 
+    if name == AUTO:  # either set may be used: both decide the outputs
+        return hashlib.sha256(f"{_atlas_digest(REAL_ATLASES)}:{_atlas_digest(PHANTOM_ATLASES)}".encode()).hexdigest()
     if Path(name).is_dir():
         from .registry.atlases import _digest
 
@@ -308,7 +311,7 @@ def _process(subject: Subject, sdir: Path, options: BatchOptions, params: dict, 
     from .volume import resample
 
     model = load_model(options.model, device=options.device)
-    outputs, timings, phases, notes, evaluation, plaus = [], {}, {}, [], [], {}
+    outputs, timings, phases, notes, evaluation, plaus, refined_with = [], {}, {}, [], [], {}, {}
     for phase, image_path in sorted(subject.images.items()):
         t0 = time.perf_counter()
         image = read_volume(image_path, kind="image")
@@ -331,12 +334,14 @@ def _process(subject: Subject, sdir: Path, options: BatchOptions, params: dict, 
         refined = None
         if options.refine and np.any(result.labels.array):
             from .registration.refine import refine
+            from .registry.atlases import resolve_atlas_set
 
             t1 = time.perf_counter()
+            atlas_set = resolve_atlas_set(options.atlases, result.labels)
             use = landmarks if landmarks is not None and int(np.sum(landmarks.valid)) >= 4 else derive_from_labels(result.labels)
             with warnings.catch_warnings(record=True) as caught:
                 warnings.simplefilter("always")
-                refined = refine(result.labels, use, _atlases(options.atlases), n_atlases=options.n_atlases,
+                refined = refine(result.labels, use, _atlases(atlas_set), n_atlases=options.n_atlases,
                                  fusion=options.fusion, image=image, device=options.device)
             notes += [f"{phase} refine: {w.message}" for w in caught]
             ref_name = f"{subject.id}_{phase}_refined.nii.gz"
@@ -344,6 +349,7 @@ def _process(subject: Subject, sdir: Path, options: BatchOptions, params: dict, 
             outputs.append(ref_name)
             final = refined.labels
             timings[f"{phase}_refine_s"] = time.perf_counter() - t1
+            refined_with[phase] = {"atlas_set": Path(atlas_set).name, "atlases": refined.selected}
         if options.shape_model and np.any(final.array):
             from .latent import plausibility
 
@@ -383,7 +389,7 @@ def _process(subject: Subject, sdir: Path, options: BatchOptions, params: dict, 
         "parameters": params, "device": str(model.device), "inputs": inputs, "outputs": outputs,
         "timings_s": {**timings, "total": time.perf_counter() - t_start},
         "host": socket.gethostname(), "python": platform.python_version(), "worker_pid": os.getpid(),
-        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "notes": notes,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "notes": notes, "refined_with": refined_with,
     }
     _write_json(sdir / f"{subject.id}_provenance.json", provenance)
     record = _finite({"subject": subject.id, "status": "done", "group": subject.group, "measures": measures,

@@ -88,7 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     rf.add_argument("--seg", required=True, help="the target segmentation (canonical labels)")
     rf.add_argument("--landmarks", required=True, help="the target landmarks (.json, .csv or .vtk)")
     rf.add_argument("--out", required=True, help="output folder")
-    rf.add_argument("--atlases", default="atlases-phantom", help="atlas set name or folder (default atlases-phantom)")
+    rf.add_argument("--atlases", default="auto", help="atlas set name or folder (default auto: atlases-acdc, or "
+                    "atlases-phantom for labels with an RV wall)")
     rf.add_argument("--n-atlases", type=int, default=5, help="atlases kept after NMI ranking (default 5)")
     rf.add_argument("--fusion", choices=["majority", "patch"], default="majority", help="label fusion (default majority)")
     rf.add_argument("--init", choices=["landmarks", "labels"], default="landmarks", help="affine initialisation")
@@ -140,7 +141,8 @@ def build_parser() -> argparse.ArgumentParser:
     ba.add_argument("--out", required=True, help="output folder (a rerun skips finished subjects)")
     ba.add_argument("--model", default=DEFAULT_MODEL, help=f"segmentation model name (default {DEFAULT_MODEL})")
     ba.add_argument("--refine", action="store_true", help="refine each segmentation by atlas propagation")
-    ba.add_argument("--atlases", default="atlases-phantom", help="atlas set name or folder (default atlases-phantom)")
+    ba.add_argument("--atlases", default="auto", help="atlas set name or folder (default auto: atlases-acdc, or "
+                    "atlases-phantom for labels with an RV wall)")
     ba.add_argument("--n-atlases", type=int, default=5, help="atlases kept after NMI ranking (default 5)")
     ba.add_argument("--scheduler", help="address of a running dask scheduler (default: a local cluster)")
     ba.add_argument("--workers", type=int, help="local cluster worker processes (default: 2 or the CPU count if smaller)")
@@ -367,7 +369,7 @@ def _refine(args) -> int:
     from .inference import resolve_device
     from .io import atomic_path, read_landmarks, read_volume, stem, write_volume
     from .registration.refine import refine
-    from .registry.atlases import load_atlas_source
+    from .registry.atlases import load_atlas_source, resolve_atlas_set
 
     name = stem(args.image)
     out = Path(args.out)
@@ -378,19 +380,21 @@ def _refine(args) -> int:
     image = read_volume(args.image, kind="image")
     labels = read_volume(args.seg, kind="labels")
     landmarks = read_landmarks(args.landmarks)
-    atlases = load_atlas_source(args.atlases)
+    atlas_set = resolve_atlas_set(args.atlases, labels)
+    atlases = load_atlas_source(atlas_set)
     result = refine(labels, landmarks, atlases, n_atlases=args.n_atlases, fusion=args.fusion, init=args.init,
                     image=image, device=resolve_device(args.device))
     write_volume(result.labels, seg_path)
     report = {
-        "image": str(args.image), "segmentation": str(args.seg), "atlas_set": args.atlases,
+        "image": str(args.image), "segmentation": str(args.seg), "atlas_set": atlas_set,
         "selected_atlases": result.selected, "nmi": result.nmi, "timings_s": result.timings, **result.info,
         "landmarks_used": {n: (list(p) if ok else None) for n, p, ok in zip(landmarks.names, landmarks.positions.tolist(), landmarks.valid)},
         "landmark_sources": list(landmarks.source),
     }
     with atomic_path(json_path) as tmp:
         tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"{seg_path.name}: refined with {len(result.selected)} atlases in {result.timings['total']:.1f} s")
+    print(f"{seg_path.name}: refined with {len(result.selected)} atlases of {Path(atlas_set).name} "
+          f"in {result.timings['total']:.1f} s")
     return 0
 
 

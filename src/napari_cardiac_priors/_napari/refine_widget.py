@@ -25,7 +25,7 @@ def _refine_worker(labels, landmarks, atlas_set: str, n_atlases: int, fusion: st
     stops the pipeline at its next progress report."""
     from ..inference import resolve_device
     from ..registration.refine import refine
-    from ..registry.atlases import load_atlases
+    from ..registry.atlases import load_atlases, resolve_atlas_set
 
     events: queue.Queue = queue.Queue()
     cancel = threading.Event()
@@ -38,9 +38,11 @@ def _refine_worker(labels, landmarks, atlas_set: str, n_atlases: int, fusion: st
 
     def run():
         try:
-            atlases = load_atlases(atlas_set)
-            out["result"] = refine(labels, landmarks, atlases, n_atlases=n_atlases, fusion=fusion,
-                                   device=resolve_device(device), progress=progress)
+            name = resolve_atlas_set(atlas_set, labels)
+            result = refine(labels, landmarks, load_atlases(name), n_atlases=n_atlases, fusion=fusion,
+                            device=resolve_device(device), progress=progress)
+            result.info["atlas_set"] = name
+            out["result"] = result
         except Exception as e:  # noqa: BLE001 - returned to the widget
             out["error"] = e
         finally:
@@ -65,13 +67,16 @@ class RefineWidget(Container):
 
     def __init__(self, napari_viewer):
         from ..registry import list_models
+        from ..registry.atlases import AUTO
 
         super().__init__(labels=True)
         self._viewer = napari_viewer
-        sets = [e.name for e in list_models(task="atlas")]
+        sets = [AUTO] + [e.name for e in list_models(task="atlas")]  # auto: the set that fits the target
         self._labels = ComboBox(label="Target labels", choices=self._layers_of("Labels"), nullable=True)
         self._points = ComboBox(label="Landmarks", choices=self._layers_of("Points"), nullable=True)
-        self._atlases = ComboBox(label="Atlas set", choices=sets, value=sets[0] if sets else None, nullable=not sets)
+        self._atlases = ComboBox(label="Atlas set", choices=sets, value=AUTO,
+                                 tooltip="auto: real-anatomy atlases (atlases-acdc), or the phantom atlases for labels "
+                                         "with an RV wall")
         self._n = SpinBox(label="Atlases", min=1, max=20, value=5)
         self._fusion = ComboBox(label="Fusion", choices=["majority", "patch"], value="majority")
         self._device = ComboBox(label="Device", choices=["auto", "cpu", "cuda", "mps"], value="auto")
@@ -149,9 +154,11 @@ class RefineWidget(Container):
             return
         data = volume_layer_data(result.labels, name=f"{self._target_name} refined")
         self.result_layer = self._viewer.add_layer(Layer.create(*data))
-        self.result_layer.metadata["refine"] = {"selected": result.selected, "nmi": result.nmi, "timings": result.timings}
+        self.result_layer.metadata["refine"] = {"atlas_set": result.info.get("atlas_set"), "selected": result.selected,
+                                                "nmi": result.nmi, "timings": result.timings}
         self._progress.value = 100
-        self._status.value = f"done in {result.timings['total']:.1f} s with {', '.join(result.selected)}"
+        self._status.value = (f"done in {result.timings['total']:.1f} s with {result.info.get('atlas_set')}: "
+                              f"{', '.join(result.selected)}")
         self._accept.enabled = self._reject.enabled = True
 
     def accept(self) -> None:

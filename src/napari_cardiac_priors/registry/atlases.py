@@ -35,6 +35,29 @@ def _digest(folder: Path) -> str:
     return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
+#: the atlas-set name that lets the target choose (:func:`atlas_set_for`)
+AUTO = "auto"
+#: real anatomy from ACDC manual labels (LV, MYO, RV) and phantoms with an RV wall
+REAL_ATLASES, PHANTOM_ATLASES = "atlases-acdc", "atlases-phantom"
+
+
+def atlas_set_for(labels) -> str:
+    """The bundled atlas set that fits a target label map (a labels Volume or array): the
+    phantom set for targets that have an RV wall (label 4; only phantom-trained models give
+    one), else the real-anatomy set, which holds the structures real scans are labelled with."""
+    import numpy as np
+
+    from ..conventions import RVW
+
+    array = labels.array if isinstance(labels, Volume) else labels
+    return PHANTOM_ATLASES if np.any(np.asarray(array) == RVW) else REAL_ATLASES
+
+
+def resolve_atlas_set(source, labels) -> str:
+    """``source`` (a set name or folder), or with :data:`AUTO` / None the set for ``labels``."""
+    return atlas_set_for(labels) if source in (None, "", AUTO) else str(source)
+
+
 def load_atlases(name: str) -> list[Atlas]:
     """The atlases of the set ``name`` (hash-checked), sorted by id."""
     entry = get_model(name)
