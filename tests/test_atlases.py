@@ -111,3 +111,73 @@ def test_atlas_from_labels_refuses_what_is_not_a_heart():
         atlas_from_labels(empty, "empty")
     with pytest.raises(InputError, match="3D label map"):
         atlas_from_labels(Volume(np.zeros((8, 40, 40), np.float32), affine=affine_from_spacing(SPACING)), "image")
+
+
+def test_the_atlas_set_fits_the_target():
+    from napari_cardiac_priors.registry.atlases import AUTO, atlas_set_for, resolve_atlas_set
+
+    acdc_like = np.zeros((4, 8, 8), np.uint8)
+    acdc_like[:, 2:6, 2:6] = [[1, 2, 3, 0]] * 4
+    phantom_like = acdc_like.copy()
+    phantom_like[0, 0, 0] = 4  # an RV wall
+    assert atlas_set_for(acdc_like) == "atlases-acdc"
+    assert atlas_set_for(phantom_like) == "atlases-phantom"
+    assert resolve_atlas_set(AUTO, acdc_like) == "atlases-acdc"
+    assert resolve_atlas_set("my-atlases", acdc_like) == "my-atlases"  # a user's choice stands
+
+
+def test_cli_builds_an_atlas_set_from_label_files(tmp_path, acdc_root, capsys):
+    import shutil
+
+    from napari_cardiac_priors import registry
+    from napari_cardiac_priors.cli import main
+    from napari_cardiac_priors.io.acdc import iter_patients
+    from napari_cardiac_priors.registry.atlases import load_atlases
+
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (p,) = iter_patients(acdc_root, ids=[1])
+    shutil.copy(p.labels_path("ed"), folder / "p1_ed.nii.gz")  # ACDC values: 1 RV, 2 MYO, 3 LV
+    (folder / "broken.nii.gz").write_bytes(b"not a nifti")
+    before = sorted(x.name for x in folder.iterdir())
+    rc = main(["atlases", "build", str(folder), "--from-labels", "--label-values", "acdc", "--name", "mine"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "broken.nii.gz" in err[0]  # one line for the bad file, the rest built
+    (atlas,) = load_atlases("mine")
+    assert atlas.id == "p1_ed" and atlas.landmarks.valid.all()
+    lv = (atlas.labels.array == 1).sum() * np.prod(atlas.labels.spacing) / 1000
+    assert 250 < lv < 340  # the LV cavity of patient001 ED (~295 mL): ACDC values were mapped
+    assert registry.get_model("mine").training["skipped"] == ["broken.nii.gz"]
+    assert sorted(x.name for x in folder.iterdir()) == before  # the source folder is left as it was
+    rc = main(["atlases", "build", str(folder), "--from-labels", "--name", "mine"])
+    assert rc == 2 and "--overwrite" in capsys.readouterr().err
+
+
+def test_refinement_of_a_real_acdc_case_with_the_real_atlases(acdc_root):
+    """A validation patient's manual labels thinned to every other slice (held-back slices
+    scored): refinement with atlases-acdc fills them in better than the nearest kept slice."""
+    import warnings
+
+    from napari_cardiac_priors.landmarks import derive_from_labels
+    from napari_cardiac_priors.registration.refine import refine
+    from napari_cardiac_priors.registry.atlases import load_atlases, resolve_atlas_set
+    from napari_cardiac_priors.training.data import acdc_cases
+    from napari_cardiac_priors.volume import resample
+
+    ref = acdc_cases(acdc_root, (5,))[0].labels  # patient005 ED: a validation patient, in no atlas
+    m = np.eye(4)
+    m[2, 2] = 2.0
+    thick = Volume(np.ascontiguousarray(ref.array[::2]), affine=ref.affine @ m, kind="labels")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        landmarks = derive_from_labels(thick)
+    name = resolve_atlas_set("auto", thick)
+    assert name == "atlases-acdc"
+    result = refine(thick, landmarks, load_atlases(name), n_atlases=3)
+    assert not (result.labels.array == 4).any()  # no RV wall added to a target without one
+    held = np.arange(1, ref.spatial_shape[0], 2)
+    nearest = resample(thick, ref).array[held]
+    refined = resample(result.labels, ref).array[held]
+    for v in (1, 2, 3):
+        assert dice(refined == v, ref.array[held] == v) > dice(nearest == v, ref.array[held] == v)
+    assert dice(refined == 1, ref.array[held] == 1) > 0.9

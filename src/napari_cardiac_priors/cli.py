@@ -98,8 +98,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     at = sub.add_parser("atlases", help="build atlas sets for refinement")
     asub = at.add_subparsers(dest="atlases_command", required=True, parser_class=_Parser)
-    ab = asub.add_parser("build", help="segment HR volumes with an SSLLN-HR model and install them as an atlas set")
-    ab.add_argument("dir", help="folder of HR images (.nii, .nii.gz, .mha, .nrrd)")
+    ab = asub.add_parser("build", help="install an atlas set: HR images segmented by an SSLLN-HR model, or "
+                         "(--from-labels) labelled stacks of any slice thickness")
+    ab.add_argument("dir", help="folder of HR images, or with --from-labels of label maps (.nii, .nii.gz, .mha, .nrrd)")
+    ab.add_argument("--from-labels", action="store_true", help="build from label maps (e.g. manual labels of cine "
+                    "short-axis stacks): breath-hold shifts corrected, shape-based interpolation to the HR grid")
+    ab.add_argument("--label-values", choices=["canonical", "acdc"], default="canonical",
+                    help="with --from-labels: canonical (1 LV, 2 MYO, 3 RV) or acdc (1 RV, 2 MYO, 3 LV)")
     ab.add_argument("--model", default="sslln-hr-phantom", help="SSLLN-HR model (default sslln-hr-phantom)")
     ab.add_argument("--name", help="atlas set name (default: the folder name)")
     ab.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
@@ -412,12 +417,31 @@ def _atlases(args) -> int:
     images = [p for p in sorted(folder.iterdir()) if full_suffix(p) in VOLUME_SUFFIXES]
     if not images:
         raise InputError(f"{folder}: no image files ({', '.join(VOLUME_SUFFIXES)})")
-    atlases = build_from_images(images, args.model, device=resolve_device(args.device))
+    from .registry import list_models
+
+    if not args.overwrite and any(e.name == (args.name or folder.name) for e in list_models()):
+        raise InputError(f"{args.name or folder.name!r} is already installed; pass --overwrite to replace it")
+    failed = 0
+    if args.from_labels:
+        from .atlases.from_labels import build_from_label_files
+
+        atlases, skipped = build_from_label_files(images, acdc_values=args.label_values == "acdc")
+        for path, reason in skipped.items():
+            where = "" if reason.startswith(Path(path).name) else f"{Path(path).name}: "
+            print(f"cardiac-priors atlases: error: {where}{reason}", file=sys.stderr)
+        failed = len(skipped)
+        if not atlases:
+            return EXIT_BAD_INPUT
+        how = {"method": "from-labels", "label_values": args.label_values, "skipped": [Path(p).name for p in skipped]}
+        what = "label maps (shift-corrected, shape-based interpolation)"
+    else:
+        atlases = build_from_images(images, args.model, device=resolve_device(args.device))
+        how, what = {"model": args.model}, f"HR images segmented with {args.model}"
     entry = write_atlas_set(atlases, args.name or folder.name, overwrite=args.overwrite,
-                            description=f"{len(atlases)} atlases built from {folder} with {args.model}",
-                            training={"model": args.model, "source": str(folder)})
+                            description=f"{len(atlases)} atlases built from {what} in {folder.name}",
+                            training={**how, "source": str(folder)})
     print(f"installed atlas set {entry.name} ({len(atlases)} atlases) in {entry.root}")
-    return 0
+    return EXIT_BAD_INPUT if failed else 0
 
 
 def format_progress(info: dict) -> str:

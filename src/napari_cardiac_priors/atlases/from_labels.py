@@ -183,14 +183,37 @@ def atlas_from_labels(labels: Volume, atlas_id: str, *, correct_shifts: bool = T
     from ..registry.atlases import Atlas
 
     if labels.kind != "labels" or labels.is_cine:
-        raise InputError(f"{atlas_id}: an atlas is built from a 3D label map")
+        raise InputError("an atlas is built from a 3D label map")
     if not np.isin(labels.array, (LV,)).any() or not np.isin(labels.array, (MYO,)).any():
-        raise InputError(f"{atlas_id}: the labels need an LV cavity (1) and myocardium (2)")
+        raise InputError("the labels need an LV cavity (1) and myocardium (2)")
     shifts = slice_shifts(labels) if correct_shifts else None
     hr = shape_interpolate(labels, shifts_mm=shifts)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         landmarks = derive_from_labels(hr)
     if landmarks.valid.sum() < 4:
-        raise InputError(f"{atlas_id}: fewer than 4 of the six landmarks could be measured on the labels")
+        raise InputError("fewer than 4 of the six landmarks could be measured on the labels")
     return Atlas(atlas_id, hr, landmarks)
+
+
+def build_from_label_files(paths, *, acdc_values: bool = False) -> tuple[list, dict]:
+    """Atlases from label-map files (one atlas each, its id the file's stem), and
+    ``{path: reason}`` of those that cannot be one. ``acdc_values``: the files use the ACDC
+    values (1 RV, 2 MYO, 3 LV) rather than the canonical ones."""
+    from ..conventions import ACDC_TO_CANONICAL
+    from ..io import read_volume, stem
+
+    atlases, skipped = [], {}
+    for path in paths:
+        try:
+            labels = read_volume(path, kind="labels")
+            if labels.is_cine:
+                raise InputError("a cine stack of labels; give one phase per file")
+            if acdc_values:
+                if int(labels.array.max()) > 3:
+                    raise InputError(f"label value {int(labels.array.max())} is not an ACDC label (0-3)")
+                labels = labels.with_array(ACDC_TO_CANONICAL[labels.array.astype(np.int64)])
+            atlases.append(atlas_from_labels(labels, stem(path)))
+        except (InputError, ValueError, OSError) as e:
+            skipped[str(path)] = str(e)
+    return atlases, skipped

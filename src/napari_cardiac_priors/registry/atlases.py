@@ -59,13 +59,18 @@ def resolve_atlas_set(source, labels) -> str:
 
 
 def load_atlases(name: str) -> list[Atlas]:
-    """The atlases of the set ``name`` (hash-checked), sorted by id."""
+    """The atlases of the set ``name`` (hash-checked), in their stored order, each with the id
+    it was built with (``patient012_ed``, a file stem)."""
     entry = get_model(name)
     if entry.task != "atlas":
         raise RegistryError(f"{name!r} is a {entry.task} model, not an atlas set")
     atlases = read_atlas_folder(verified_path(entry), pattern="atlas_*_labels.nii.gz")
     if not atlases:
         raise RegistryError(f"atlas set {name!r} holds no atlas")
+    ids = entry.config.get("ids") or []
+    if len(ids) == len(atlases):  # the ids the set was built with (files are atlas_NNN)
+        for atlas, aid in zip(atlases, ids):
+            atlas.id = str(aid)
     return atlases
 
 
