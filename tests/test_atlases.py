@@ -181,3 +181,38 @@ def test_refinement_of_a_real_acdc_case_with_the_real_atlases(acdc_root):
     for v in (1, 2, 3):
         assert dice(refined == v, ref.array[held] == v) > dice(nearest == v, ref.array[held] == v)
     assert dice(refined == 1, ref.array[held] == 1) > 0.9
+
+
+def test_refinement_bad_inputs_get_one_clear_message(acdc_root, tmp_path):
+    import warnings
+
+    from napari_cardiac_priors.io import write_landmarks, write_volume
+    from napari_cardiac_priors.landmarks import Landmarks, derive_from_labels
+    from napari_cardiac_priors.registration.refine import refine
+    from napari_cardiac_priors.registry.atlases import load_atlas_source, load_atlases
+    from napari_cardiac_priors.training.data import acdc_cases
+
+    ref = acdc_cases(acdc_root, (5,))[0].labels
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        landmarks = derive_from_labels(ref)
+    atlases = load_atlases("atlases-acdc")[:3]
+    gap = ref.with_array(ref.array.copy())
+    gap.array[4] = 0  # a slice missing in the middle
+    with pytest.raises(InputError, match="empty on slice"):
+        refine(gap, landmarks, atlases)
+    # the landmarks point 14 slices beyond where they were, past the labelled slices (still inside the taller stack)
+    tall = Volume(np.concatenate([ref.array, np.zeros((20, *ref.spatial_shape[1:]), ref.array.dtype)]),
+                  affine=ref.affine, kind="labels")
+    away = ref.index_to_world([[ref.spatial_shape[0] + 4, 0, 0]])[0] - ref.index_to_world([[0, 0, 0]])[0]
+    moved = Landmarks(landmarks.positions + away, source=landmarks.source)
+    with pytest.raises(InputError, match="no atlas reaches the target"):
+        refine(tall, moved, atlases)
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    for i, a in enumerate(atlases[:2]):
+        write_volume(a.labels, folder / f"a{i}_labels.nii.gz")
+        if i == 0:
+            write_landmarks(a.landmarks, folder / f"a{i}_landmarks.json")
+    with pytest.raises(InputError, match="a1_labels.nii.gz has no landmark file a1_landmarks.json"):
+        load_atlas_source(folder)

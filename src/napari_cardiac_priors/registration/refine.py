@@ -82,6 +82,23 @@ def _heart_crop(labels: Volume, margin_mm: float | None) -> Volume:
     return Volume(arr[lo[0] : hi[0], lo[1] : hi[1], lo[2] : hi[2]], affine=labels.affine @ shift, kind="labels")
 
 
+def _check_overlap(labels: Volume, atlases, affines) -> None:
+    """One clear error when no atlas, aligned by its affine, reaches the target's labelled slices."""
+    fg = np.argwhere(np.asarray(labels.array) > 0)
+    z_lo, z_hi = fg[:, 0].min() - 0.5, fg[:, 0].max() + 0.5
+    for atlas, m in zip(atlases, affines):
+        box = np.argwhere(np.asarray(atlas.labels.array) > 0)
+        lo, hi = box.min(axis=0), box.max(axis=0)
+        corners = np.array([[z, y, x] for z in (lo[0], hi[0]) for y in (lo[1], hi[1]) for x in (lo[2], hi[2])], float)
+        world = atlas.labels.index_to_world(corners)
+        world = world @ np.asarray(m)[:3, :3].T + np.asarray(m)[:3, 3]
+        z = labels.world_to_index(world)[:, 0]
+        if z.max() >= z_lo and z.min() <= z_hi:
+            return
+    raise InputError("no atlas reaches the target's labelled slices after the landmark alignment: check the landmarks "
+                     "(apex and mitral valve) and that the stack covers the heart")
+
+
 def _check_inputs(labels: Volume, landmarks: Landmarks, atlases, image: Volume | None) -> None:
     if labels.kind != "labels" or labels.is_cine:
         raise InputError("refine needs a 3D label map of the target")
@@ -91,6 +108,11 @@ def _check_inputs(labels: Volume, landmarks: Landmarks, atlases, image: Volume |
         raise InputError("the image and the labels are on different grids; give the segmentation of this image")
     if not atlases:
         raise InputError("the atlas set is empty")
+    held = np.flatnonzero(np.any(labels.array > 0, axis=(1, 2)))
+    gaps = sorted(set(range(int(held[0]), int(held[-1]) + 1)) - set(held.tolist()))
+    if gaps:
+        raise InputError(f"the target labels are empty on slice(s) {', '.join(map(str, gaps))} between labelled slices; "
+                         "refinement needs every slice of the heart labelled (segment them, or crop the stack)")
     shared = set(np.unique(labels.array).tolist()) - {0}
     if not any(shared & set(np.unique(a.labels.array).tolist()) for a in atlases):
         raise InputError("the atlases share no structure with the target labels")
@@ -151,6 +173,7 @@ def refine(labels: Volume, landmarks: Landmarks, atlases, *, n_atlases: int = 5,
         affines = [landmark_affine(a.landmarks, landmarks) for a in atlases]
     else:
         affines = [label_affine(a.labels, labels) for a in atlases]
+    _check_overlap(labels, atlases, affines)
     timings["affine"] = time.perf_counter() - t
 
     t = time.perf_counter()

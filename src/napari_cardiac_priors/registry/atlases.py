@@ -88,7 +88,7 @@ def load_atlas_source(source) -> list[Atlas]:
 
 def read_atlas_folder(folder, *, pattern: str = "*_labels.nii.gz") -> list[Atlas]:
     """Atlases from a folder of ``<id>_labels.nii.gz`` + ``<id>_landmarks.json`` (+ optional
-    ``<id>_image.nii.gz``), sorted by id; labels without a landmark file are skipped. No hash
+    ``<id>_image.nii.gz``), sorted by id; labels without their landmark file are an error. No hash
     check: use :func:`load_atlases` for installed sets."""
     from ..io import read_landmarks, read_volume
 
@@ -96,9 +96,12 @@ def read_atlas_folder(folder, *, pattern: str = "*_labels.nii.gz") -> list[Atlas
     for lab in sorted(Path(folder).glob(pattern)):
         aid = lab.name[: -len("_labels.nii.gz")]
         lm, img = lab.parent / f"{aid}_landmarks.json", lab.parent / f"{aid}_image.nii.gz"
-        if lm.exists():
-            atlases.append(Atlas(aid, read_volume(lab, kind="labels"), read_landmarks(lm),
-                                 read_volume(img, kind="image") if img.exists() else None))
+        if not lm.exists():
+            from ..errors import InputError
+
+            raise InputError(f"{lab.name} has no landmark file {lm.name} in {Path(folder).name}; an atlas needs both")
+        atlases.append(Atlas(aid, read_volume(lab, kind="labels"), read_landmarks(lm),
+                             read_volume(img, kind="image") if img.exists() else None))
     return atlases
 
 
