@@ -243,3 +243,26 @@ def test_run_on_a_running_scheduler_by_address(cohort, tmp_path, client):
     summary = run_batch(subjects, tmp_path / "run", BatchOptions(model=MODEL), scheduler=client.scheduler.address)
     assert (summary.done, summary.failed) == (1, 0)
     assert client.status == "running"  # the run closed its own client, not the cluster
+
+
+def test_a_full_disk_still_leaves_failures_csv_and_one_clear_error(tmp_path, client, monkeypatch):
+    import errno
+
+    from napari_cardiac_priors import batch
+    from napari_cardiac_priors.batch import Subject
+
+    real = batch._write_csv
+
+    def full_disk(path, columns, rows):
+        if path.name != "failures.csv":
+            raise OSError(errno.ENOSPC, "No space left on device")
+        real(path, columns, rows)
+
+    monkeypatch.setattr(batch, "_write_csv", full_disk)
+    subjects = [Subject(id=f"s{i}", images={"ed": tmp_path / f"missing{i}.nii.gz"}) for i in range(3)]
+    out = tmp_path / "run"
+    with pytest.raises(InputError, match="No space left on device.*failures.csv was written"):
+        run_batch(subjects, out, BatchOptions(model=MODEL), client=client)
+    rows = _csv(out / "failures.csv")
+    assert sorted(r["subject"] for r in rows) == ["s0", "s1", "s2"] and all("not found" in r["error"] for r in rows)
+    assert not (out / "measures.csv").exists()

@@ -263,3 +263,39 @@ def test_an_output_folder_that_cannot_hold_files_names_the_output(tmp_path, caps
         with atomic_path(blocker / "out.csv") as tmp:
             tmp.write_text("y")
     assert blocker.read_text() == "x" and sorted(p.name for p in tmp_path.iterdir()) == ["file"]
+
+
+def test_itk_output_becomes_one_warning_and_never_reaches_stderr(capfd):
+    import os
+    import warnings
+
+    from napari_cardiac_priors.io.sitk import itk_messages_as_warnings
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with itk_messages_as_warnings("scan.mha"):
+            os.write(2, b"WARNING: In /itk/Modules/IO/ImageBase/itkImageIOBase.cxx, line 1078\n"
+                        b"ImageIO (0x55d0): Non-orthogonal direction cosines\n\n")
+    assert capfd.readouterr().err == ""
+    assert [str(w.message) for w in caught] == ["scan.mha: ITK: ImageIO (0x55d0): Non-orthogonal direction cosines"]
+
+
+def test_a_library_warning_does_not_leak_around_the_one_line_error(tmp_path, monkeypatch, capsys):
+    import warnings
+
+    from napari_cardiac_priors import io
+    from napari_cardiac_priors.errors import InputError
+
+    def noisy(path, **kw):
+        warnings.warn_explicit("pixdim[0] (qfac) should be 1 (default) or -1; setting qfac to 1", UserWarning,
+                               "/usr/lib/python3/site-packages/nibabel/nifti1.py", 1163)
+        raise InputError(f"{os.path.basename(path)}: not a readable NIfTI file")
+
+    monkeypatch.setattr(io, "read_volume", noisy)
+    bad = tmp_path / "bad.nii.gz"
+    bad.write_bytes(b"x")
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        rc = main(["measure", str(bad)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and err == ["cardiac-priors measure: error: bad.nii.gz: not a readable NIfTI file"], err

@@ -452,16 +452,17 @@ def collect_results(out_dir, subjects=None) -> list[dict]:
 
 
 def write_tables(out_dir, results: list[dict], failures: list[dict]) -> dict:
-    """Write ``measures.csv``, ``evaluation.csv`` (when any subject has labels) and ``failures.csv``."""
+    """Write ``failures.csv`` (first: the smallest and the one a user needs when the disk is
+    full), ``measures.csv`` and ``evaluation.csv`` (when any subject has labels)."""
     out = Path(out_dir)
     results = sorted(results, key=lambda r: r["subject"])
     paths = {"measures": out / "measures.csv", "failures": out / "failures.csv"}
+    _write_csv(paths["failures"], FAILURE_COLUMNS, sorted(failures, key=lambda r: r["subject"]))
     _write_csv(paths["measures"], MEASURE_COLUMNS, [r["measures"] for r in results])
     ev = [row for r in results for row in r.get("evaluation", [])]
     if ev:
         paths["evaluation"] = out / "evaluation.csv"
         _write_csv(paths["evaluation"], EVALUATION_COLUMNS, ev)
-    _write_csv(paths["failures"], FAILURE_COLUMNS, sorted(failures, key=lambda r: r["subject"]))
     return paths
 
 
@@ -573,7 +574,7 @@ def run_batch(cohort, out_dir, options: BatchOptions, *, scheduler: str | None =
     out.mkdir(parents=True, exist_ok=True)
     params = options.parameters()  # unknown model or atlas set: fail now, not once per subject
     remove_partial_files(out)
-    t0 = time.perf_counter()
+    t0, started = time.perf_counter(), time.time() - 1.0  # (file times may be rounded to the second)
     own = client is None
     client = client or connect(scheduler, workers=workers)
     summary = BatchSummary(dashboard=getattr(client, "dashboard_link", None))
@@ -598,22 +599,35 @@ def run_batch(cohort, out_dir, options: BatchOptions, *, scheduler: str | None =
             progress({"event": "subject", "subject": subject.id, "status": status, "done": finished,
                       "total": len(subjects), "error": record.get("error")})
             if time.monotonic() - last_write > 5.0:
-                write_tables(out, collect_results(out, subjects), failures)
+                try:
+                    write_tables(out, collect_results(out, subjects), failures)
+                except OSError:  # a full disk: the run goes on; the tables are written again at the end
+                    pass
                 last_write = time.monotonic()
     finally:
         summary.seconds = time.perf_counter() - t0
         results = collect_results(out, subjects)
         failed_ids = {f["subject"] for f in failures}
         results = [r for r in results if r["subject"] not in failed_ids]
-        summary.paths = write_tables(out, results, failures)
-        from .report import write_report
+        written = None
+        try:
+            summary.paths = write_tables(out, results, failures)
+            from .report import write_report
 
-        summary.paths["report"] = write_report(out, results, failures, subjects=subjects)
+            summary.paths["report"] = write_report(out, results, failures, subjects=subjects)
+        except OSError as e:
+            written = e
         if own:
             cluster = getattr(client, "cluster", None)
             client.close()
             if cluster is not None:
                 cluster.close()
+    if written is not None:
+        table = out / "failures.csv"
+        fresh = table.exists() and table.stat().st_mtime >= started
+        kept = "failures.csv was written" if fresh else "not even failures.csv could be written"
+        raise InputError(f"{out}: the run's tables could not be written ({written.strerror or written}); {kept}; "
+                         f"{summary.done} subjects done, {summary.failed} failed (their results are in subjects/)")
     return summary
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import warnings
 import os
 import sys
 from pathlib import Path
@@ -170,6 +171,15 @@ def main(argv=None) -> int:
     except SystemExit as e:  # --help / --version
         return int(e.code or 0)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(message)s")
+    shown = warnings.showwarning
+    warnings.showwarning = _warning_printer(args.command)
+    try:
+        return _run(args)
+    finally:
+        warnings.showwarning = shown
+
+
+def _run(args) -> int:
     handler = {
         "models": _models, "phantom": _phantom, "segment": _segment, "enhance": _enhance, "latent": _latent, "train": _train, "refine": _refine,
         "atlases": _atlases, "batch": _batch, "classify": _classify,
@@ -188,6 +198,21 @@ def main(argv=None) -> int:
             logging.exception("unexpected failure")
         print(f"cardiac-priors {args.command}: failed: {type(e).__name__}: {e}", file=sys.stderr)
         return EXIT_FAILURE
+
+
+def _warning_printer(command: str):
+    """A ``warnings.showwarning``: warnings that reach the top (not collected by a command as
+    notes of its own) print as one line each, this package's as a note, a library's (nibabel,
+    ITK, torch) only with -v."""
+
+    def show(message, category, filename, lineno, file=None, line=None):
+        text = " ".join(str(message).split())
+        if "napari_cardiac_priors" in str(filename).replace(os.sep, "/").replace("-", "_"):
+            print(f"cardiac-priors {command}: note: {text}", file=sys.stderr)
+        else:
+            logging.getLogger("cardiac_priors.libraries").info("%s: %s", category.__name__, text)
+
+    return show
 
 
 # -- models --------------------------------------------------------------------------------

@@ -7,6 +7,8 @@ SimpleITK reports LPS world coordinates; they are converted to the NIfTI/RAS+ af
 from __future__ import annotations
 
 import os
+import sys
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +28,30 @@ def _affine_from_sitk(img) -> np.ndarray:
     a[:3, :3] = d * s  # columns scaled by spacing
     a[:3, 3] = img.GetOrigin()
     return _LPS_TO_RAS @ a
+
+
+@contextmanager
+def itk_messages_as_warnings(name: str):
+    """Run ITK code with what it prints to the process's stderr (ITK writes its warnings there
+    from C++, around any message of ours) captured and re-issued as one Python warning
+    naming ``name``, the way every other note of this package reaches the user."""
+    import tempfile
+    import warnings
+
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as sink:
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            text = sink.read().decode("utf-8", "replace")
+        lines = [ln.strip() for ln in text.splitlines() if ln.strip() and not ln.strip().startswith("WARNING: In ")]
+        if lines:
+            warnings.warn(f"{name}: ITK: {lines[0][:300]}", UserWarning, stacklevel=3)
 
 
 def _sitk_to_volume(img, *, name: str) -> tuple[np.ndarray, np.ndarray, dict]:
@@ -60,7 +86,8 @@ def read_sitk_file(path: str | os.PathLike):
 
     path = Path(path)
     try:
-        img = sitk.ReadImage(str(path))
+        with itk_messages_as_warnings(path.name):
+            img = sitk.ReadImage(str(path))
     except RuntimeError as e:
         first = str(e).strip().splitlines()[-1] if str(e).strip() else "unreadable"
         raise InputError(f"{path.name}: not a readable image file ({first.strip()})") from e
@@ -96,7 +123,8 @@ def read_dicom_series(directory: str | os.PathLike, *, series_uid: str | None = 
     reader = sitk.ImageSeriesReader()
     reader.SetFileNames(files)
     try:
-        img = reader.Execute()
+        with itk_messages_as_warnings(directory.name):
+            img = reader.Execute()
     except RuntimeError as e:
         raise InputError(f"{directory.name}: cannot read the DICOM series ({str(e).strip().splitlines()[-1]})") from e
     if img.GetDimension() == 3 and img.GetSize()[2] == 1:
