@@ -48,3 +48,28 @@ def test_refine_widget_end_to_end(make_napari_viewer, qtbot, monkeypatch):
     assert viewer.layers["lr labels"] is target and viewer.layers["lr labels refined"] is result
     widget._reject.clicked.emit()
     assert result not in viewer.layers and target in viewer.layers
+
+
+def test_layer_choices_follow_the_viewer_without_touching_a_combo_box(make_napari_viewer):
+    from napari_cardiac_priors._napari.landmark_points import LandmarkPoints
+    from napari_cardiac_priors._napari.refine_widget import RefineWidget
+    from napari_cardiac_priors._napari.segment_widget import SegmentWidget
+
+    ph = make_subject(9801, pathology="NOR", lr=True)["ed"]
+    viewer = make_napari_viewer()
+    first = viewer.add_image(ph.lr_image.array, name="first")
+    segment, refine = SegmentWidget(viewer), RefineWidget(viewer)
+    assert segment._image.value is first  # the only image
+    second = viewer.add_image(ph.lr_image.array, name="second")
+    assert segment._image.value is second  # the newest
+    segment._image.value = first  # a user's choice stays when another image arrives...
+    third = viewer.add_image(ph.lr_image.array, name="third")
+    assert segment._image.value is first
+    viewer.layers.remove(first)  # ...until its layer goes
+    assert segment._image.value in (second, third)
+    assert refine._labels.value is None and refine._points.value is None
+    labels = viewer.add_labels(resample(ph.labels, ph.lr_image).array, name="labels")
+    points = LandmarkPoints(viewer, ph.landmarks)
+    assert refine._labels.value is labels and refine._points.value is points.layer
+    result = viewer.add_labels(np.zeros_like(labels.data), name="refined", metadata={"refine": {}})
+    assert refine._labels.value is labels and result is not None  # a refinement result is not a target

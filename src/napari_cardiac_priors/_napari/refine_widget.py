@@ -89,9 +89,11 @@ class RefineWidget(Container):
         self._undo = PushButton(text="Undo accept", enabled=False)
         self.extend([self._labels, self._points, self._atlases, self._n, self._fusion, self._device, self._run,
                      self._cancel, self._progress, self._status, self._accept, self._reject, self._undo])
-        for combo in (self._labels, self._points):
-            napari_viewer.layers.events.inserted.connect(combo.reset_choices)
-            napari_viewer.layers.events.removed.connect(combo.reset_choices)
+        from .layer_defaults import follow_layers
+
+        for combo, kind in ((self._labels, "Labels"), (self._points, "Points")):
+            follow_layers(napari_viewer, combo, lambda layer, kind=kind: type(layer).__name__ == kind
+                          and "refine" not in layer.metadata)
         self._run.changed.connect(lambda *_: self.run())
         self._cancel.changed.connect(lambda *_: self.worker and self.worker.quit())
         self._accept.changed.connect(lambda *_: self.accept())
@@ -153,9 +155,10 @@ class RefineWidget(Container):
                 show_error(str(error) if isinstance(error, InputError) else f"refinement failed: {type(error).__name__}: {error}")
             return
         data = volume_layer_data(result.labels, name=f"{self._target_name} refined")
-        self.result_layer = self._viewer.add_layer(Layer.create(*data))
-        self.result_layer.metadata["refine"] = {"atlas_set": result.info.get("atlas_set"), "selected": result.selected,
-                                                "nmi": result.nmi, "timings": result.timings}
+        layer = Layer.create(*data)
+        layer.metadata["refine"] = {"atlas_set": result.info.get("atlas_set"), "selected": result.selected,
+                                    "nmi": result.nmi, "timings": result.timings}
+        self.result_layer = self._viewer.add_layer(layer)  # (marked first: not a default target to refine)
         self._progress.value = 100
         self._status.value = (f"done in {result.timings['total']:.1f} s with {result.info.get('atlas_set')}: "
                               f"{', '.join(result.selected)}")

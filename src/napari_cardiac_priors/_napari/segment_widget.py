@@ -79,8 +79,11 @@ class SegmentWidget(Container):
         self._run.changed.connect(lambda *_: self.run())
         self._cancel.changed.connect(lambda *_: self.cancel())
         self._reset.changed.connect(lambda *_: self.landmark_points and self.landmark_points.reset())
-        napari_viewer.layers.events.inserted.connect(self._image.reset_choices)
-        napari_viewer.layers.events.removed.connect(self._image.reset_choices)
+        from napari.layers import Image
+
+        from .layer_defaults import follow_layers, made_by_a_model
+
+        follow_layers(napari_viewer, self._image, lambda layer: isinstance(layer, Image) and not made_by_a_model(layer))
         self.worker = None
         self.landmark_points = None
         self.labels_layer = None
