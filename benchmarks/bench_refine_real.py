@@ -1,6 +1,6 @@
 """Refinement on real hearts (issue 15): ACDC validation patients, thick stacks simulated from them.
 
-``.venv/bin/python benchmarks/bench_refine_real.py [--patients N] [--variants ...] [--seed S]``
+``.venv/bin/python benchmarks/bench_refine_real.py [--patients N] [--variants SET:FUSION[:N[:fast]] ...]``
 
 Real data has no HR truth here, so refinement is scored on what was held back. For each
 validation patient (never a training patient of the models or of ``atlases-acdc``), ED and ES:
@@ -73,6 +73,7 @@ def main():
     from napari_cardiac_priors.inference import load_model, segment
     from napari_cardiac_priors.io.acdc import default_root, iter_patients
     from napari_cardiac_priors.landmarks import derive_from_labels
+    from napari_cardiac_priors.registration.ffd import DEFAULT_LEVELS, FAST_LEVELS
     from napari_cardiac_priors.registration.refine import refine
     from napari_cardiac_priors.registry.atlases import load_atlases
     from napari_cardiac_priors.training.recipes import ACDC_VALIDATION
@@ -80,7 +81,8 @@ def main():
 
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--patients", type=int, default=len(ACDC_VALIDATION), help="validation patients (first N)")
-    ap.add_argument("--variants", nargs="*", default=list(VARIANTS), help="ATLAS_SET:FUSION")
+    ap.add_argument("--variants", nargs="*", default=list(VARIANTS),
+                    help="ATLAS_SET:FUSION[:N_ATLASES[:default|fast]] (registration levels of registration.ffd)")
     ap.add_argument("--shift-mm", type=float, default=2.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
@@ -105,8 +107,9 @@ def main():
                 landmarks = derive_from_labels(labels)
                 rows["unrefined"].append(score(resample(labels, ref).array, ref.array, ref.spacing, held))
                 for v in args.variants:
-                    name, fusion = v.split(":")
-                    r = refine(labels, landmarks, sets[name], fusion=fusion)
+                    name, fusion, n, levels = (v.split(":") + ["5", "default"])[:4]
+                    r = refine(labels, landmarks, sets[name], fusion=fusion, n_atlases=int(n),
+                               levels=FAST_LEVELS if levels == "fast" else DEFAULT_LEVELS)
                     times[v].append(r.timings["total"])
                     steps[v].append(r.timings)
                     rows[v].append(score(resample(r.labels, ref).array, ref.array, ref.spacing, held))

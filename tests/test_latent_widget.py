@@ -161,3 +161,27 @@ def test_tl_encodes_an_image_through_its_predictor_and_sdnet_refuses_labels(make
     assert not widget.encode()
     assert notes[-1][0] == "error" and "Image layer" in notes[-1][1]
     assert len(viewer.layers) == n_layers
+
+
+def test_switching_model_family_both_ways_gives_each_its_own_layer(make_napari_viewer, qtbot, tmp_path, ph, notes):
+    from napari.layers import Image, Labels
+
+    from napari_cardiac_priors._napari.latent_widget import LatentExplorerWidget
+
+    tl, sd = install_tiny_tl(tmp_path), _install_tiny_sdnet(tmp_path)
+    viewer = make_napari_viewer()
+    image = _layer(viewer, ph.lr_image, "lr")
+    viewer.dims.set_current_step(0, 4)
+    widget = LatentExplorerWidget(viewer)
+    outputs = []
+    for model, kind in ((tl, Labels), (sd, Image), (tl, Labels)):
+        widget._model.value = model
+        widget._layer.value = image
+        assert widget.encode()
+        qtbot.waitUntil(lambda: widget.output_layer is not None and widget.output_layer not in outputs
+                        and not widget.decoder.busy, timeout=30000)
+        assert isinstance(widget.output_layer, kind)
+        outputs.append(widget.output_layer)
+    sd_layer = outputs[1]
+    assert sd_layer in viewer.layers and sd_layer.data.shape == (1, 64, 64)  # SDNet's layer was not overwritten
+    assert not [n for n in notes if n[0] == "error"], notes

@@ -153,6 +153,7 @@ class LatentExplorerWidget(Container):
         self._keep_codes = {}
         self._updating = False
         self.decoder = None
+        self._encoded_with = None
         self.previews_shown = 0
         self.decode_ms = 0.0  # the last whole decoding, timed in the worker
 
@@ -207,6 +208,7 @@ class LatentExplorerWidget(Container):
         for note in self.code.notes:
             show_info(note)
         self._source_name = self._layer.value.name
+        self._encoded_with = self._model.value
         if self.decoder is not None:
             self.decoder.close()
         self.decoder = LatestDecoder(self._decode, self._show, preview=self._decode_slice, on_preview=self._show_slice,
@@ -291,9 +293,15 @@ class LatentExplorerWidget(Container):
             show_error(f"decoding failed: {error}")
             return
         vol, plaus = result
-        if self.output_layer is None or self.output_layer not in self._viewer.layers:
+        layer = self.output_layer
+        fits = (layer is not None and layer in self._viewer.layers and layer.data.shape == vol.array.shape
+                and (type(layer).__name__ == "Labels") == (vol.kind == "labels")
+                and layer.metadata.get("latent_model") == self._encoded_with)
+        if not fits:  # first decode, or another model (family): a layer of its own; the old one stays
             name = f"{self._source_name} decoded ({self.explorer.kind})"
-            self.output_layer = self._viewer.add_layer(Layer.create(*volume_layer_data(vol, name=name)))
+            data, kwargs, kind = volume_layer_data(vol, name=name)
+            kwargs["metadata"] = {**kwargs["metadata"], "latent_model": self._encoded_with}
+            self.output_layer = self._viewer.add_layer(Layer.create(data, kwargs, kind))
             self._layer.reset_choices()
         else:
             self.output_layer.data = vol.array

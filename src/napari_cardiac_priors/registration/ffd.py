@@ -81,6 +81,12 @@ DEFAULT_LEVELS = (
     Level(20.0, 2.5, 40, 0.5, band=6.0),
     Level(20.0, 1.25, 15, 0.2, band=4.0),
 )
+#: half the iterations of DEFAULT_LEVELS (compared on real targets in BENCHMARKS.md)
+FAST_LEVELS = (
+    Level(40.0, 5.0, 20, 1.0),
+    Level(20.0, 2.5, 20, 0.5, band=6.0),
+    Level(20.0, 1.25, 8, 0.2, band=4.0),
+)
 
 
 # -- cubic B-splines --------------------------------------------------------------------------
