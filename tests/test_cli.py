@@ -300,3 +300,13 @@ def test_latent_command_for_tl_and_sdnet(capsys, tmp_path):
         assert code == 2 and message in err
     code, _, err = run(capsys, "latent", tmp_path / "img.nii.gz", "--model", "acnn-seg-phantom", "--out", tmp_path / "o3")
     assert code == 2 and "latent explorer takes T-L or SDNet" in err
+
+
+def test_segment_with_an_unknown_model_lists_only_models_that_segment(tmp_path, capsys):
+    from napari_cardiac_priors.cli import main
+
+    rc = main(["segment", str(tmp_path / "x.nii.gz"), "--model", "nope", "--out", str(tmp_path / "o")])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 2 and len(err) == 1 and "unknown model 'nope'" in err[0] and "unet-acdc" in err[0]
+    assert "atlases-" not in err[0] and "tl-acdc" not in err[0]
+    assert not (tmp_path / "o").exists()

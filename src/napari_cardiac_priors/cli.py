@@ -152,7 +152,8 @@ def build_parser() -> argparse.ArgumentParser:
     ba.add_argument("--n-atlases", type=int, default=5, help="atlases kept after NMI ranking (default 5)")
     ba.add_argument("--scheduler", help="address of a running dask scheduler (default: a local cluster)")
     ba.add_argument("--workers", type=int, help="local cluster worker processes (default: 2 or the CPU count if smaller)")
-    ba.add_argument("--device", default="cpu", help="auto, cpu, cuda or mps, on every worker (default cpu)")
+    ba.add_argument("--device", default="auto", help="auto, cpu, cuda or mps, on every worker (default auto, as every "
+                    "other command: decided here, where the run starts)")
     ba.add_argument("--shape-model", help="T-L shape model for the plausibility column (e.g. tl-phantom)")
 
     de = sub.add_parser("demo", help="napari with the plugin and sample data, or a headless run of the pipeline")
@@ -279,6 +280,10 @@ def _segment(args) -> int:
     from .inference import load_model, resolve_device, segment
     from .io import read_volume, stem, write_landmarks, write_volume
 
+    from .registry import list_models, segmentation_choices
+
+    if args.model not in [e.name for e in list_models()]:
+        raise InputError(f"unknown model {args.model!r}; models that segment a stack: {', '.join(segmentation_choices())}")
     device = resolve_device(args.device)
     model = load_model(args.model, device=device)
     out = Path(args.out)
@@ -555,6 +560,9 @@ def _batch(args) -> int:
     options = BatchOptions(model=args.model, refine=args.refine, atlases=args.atlases, n_atlases=args.n_atlases,
                            device=resolve_device(args.device), shape_model=args.shape_model)
     bar = _ProgressBar(len(subjects))
+    where = f"the scheduler at {args.scheduler}" if args.scheduler else "a local dask cluster"
+    print(f"{len(subjects)} subject(s): connecting to {where} (the first results follow once models are loaded)...",
+          file=sys.stderr, flush=True)
 
     def progress(event):
         if event["event"] == "start":
