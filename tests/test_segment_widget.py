@@ -37,6 +37,9 @@ def test_landmark_points_edit_rules(make_napari_viewer, qtbot, tmp_path, phantom
     _drag(layer, apex, target)
     assert layer.features["source"][apex] == "user"
     assert (layer.features["source"] == "user").sum() == 1
+    gold = np.array([1.0, 215 / 255, 0.0, 1.0])
+    np.testing.assert_allclose(layer.border_color[apex], gold, atol=1e-3)  # a user's correction stands out
+    assert not np.allclose(layer.border_color[(apex + 1) % 6], gold, atol=1e-3)
     # save through the writer: the moved point is stored in world RAS mm
     viewer.layers.selection = {layer}
     viewer.layers.save(str(tmp_path / "corrected.json"), selected=True, plugin=PLUGIN)

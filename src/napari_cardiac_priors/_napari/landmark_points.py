@@ -1,6 +1,6 @@
 """An editable "landmarks" Points layer: one point per landmark, named and coloured by convention.
 
-Dragging a point marks its ``source`` as ``user``; deleting a point, or adding one beyond the
+Dragging a point marks its ``source`` as ``user`` (and gives it a gold border); deleting a point, or adding one beyond the
 six, is refused with a message (a point added while the model left a landmark missing
 becomes that landmark); :meth:`LandmarkPoints.reset` restores the model's landmarks. The layer stores world millimetres in napari's world axes (reversed RAS).
 """
@@ -62,11 +62,14 @@ class LandmarkPoints:
                 return
             moved = [i for i in getattr(event, "data_indices", ()) if i >= 0 and not np.allclose(self.layer.data[i], self._data[i])]
             if moved:
+                from .layers import source_border_colors
+
                 features = self.layer.features.copy()
                 features.loc[moved, "source"] = "user"
                 self._restoring = True
                 try:
                     self.layer.features = features
+                    self.layer.border_color = source_border_colors(list(features["source"]))
                 finally:
                     self._restoring = False
             self._snapshot()
@@ -79,10 +82,13 @@ class LandmarkPoints:
         features.loc[len(features) - 1, ["name", "source", "confidence"]] = [name, "user", np.nan]
         colors = np.array(self.layer.face_color, copy=True)
         colors[-1] = transform_color(LANDMARK_COLORS[name])[0]
+        from .layers import source_border_colors
+
         self._restoring = True
         try:
             self.layer.features = features
             self.layer.face_color = colors
+            self.layer.border_color = source_border_colors(list(features["source"]))
         finally:
             self._restoring = False
         self._snapshot()
@@ -97,6 +103,7 @@ class LandmarkPoints:
             self.layer.data = data
             self.layer.features = meta["features"]
             self.layer.face_color = meta["face_color"]
+            self.layer.border_color = meta["border_color"]
         finally:
             self._restoring = False
         self._snapshot()

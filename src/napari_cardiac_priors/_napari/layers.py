@@ -78,12 +78,25 @@ def landmarks_layer_data(landmarks: Landmarks, *, name: str = "landmarks") -> tu
         "name": name,
         "features": features,
         "face_color": colors,
-        "border_color": "white",
+        "border_color": source_border_colors(features["source"]),
+        "border_width": 0.2,
         "size": 7,
         "text": {"string": "{name}", "size": 9, "color": "white", "anchor": "upper_left"},
         "ndim": 3,
     }
     return data, meta, "points"
+
+
+#: the border of a landmark point says where it comes from: a user's correction stands out
+SOURCE_BORDER = {"user": "#ffd700"}
+DEFAULT_BORDER = "white"
+
+
+def source_border_colors(sources) -> np.ndarray:
+    """RGBA ``(n, 4)`` border colours of landmark points with these ``source`` values."""
+    from napari.utils.colormaps.standardize_color import transform_color
+
+    return transform_color([SOURCE_BORDER.get(s, DEFAULT_BORDER) for s in sources]) if len(sources) else np.empty((0, 4))
 
 
 def points_to_landmarks(data, *, features=None, scale=None, affine=None, translate=None) -> Landmarks:
