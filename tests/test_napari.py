@@ -178,3 +178,18 @@ def test_rgb_and_complex_images_give_a_notification_not_an_exception(tmp_path, e
         assert reader(str(tmp_path / name)) == [(None,)]
         assert name in errors[-1] and word in errors[-1]
     assert len(errors) == 2
+
+
+def test_demo_window_fits_a_1366_x_768_screen(qtbot):
+    from napari_cardiac_priors._napari.demo import make_viewer
+
+    viewer = make_viewer(run_model=False)
+    try:
+        window = viewer.window._qt_window
+        qtbot.wait(50)
+        hint = window.minimumSizeHint()
+        assert hint.width() <= 1366 and hint.height() <= 768, (hint.width(), hint.height())
+        assert window.width() <= 1366 and window.height() <= 768
+        assert {"Segment", "Refine"} <= {name.split(" (")[0] for name in viewer.window.dock_widgets}
+    finally:
+        viewer.close()

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 PLUGIN = "napari-cardiac-priors"
 DEMO_MODEL = "sslln-lr-phantom"
+#: the demo window (width, height) in pixels: fits a 1366 x 768 screen
+DEMO_WINDOW = (1300, 720)
 
 
 def make_viewer(*, run_model: bool = True):
@@ -21,8 +23,10 @@ def make_viewer(*, run_model: bool = True):
     viewer = napari.Viewer(title="napari-cardiac-priors demo")
     viewer.open_sample(PLUGIN, "phantom_lr")
     viewer.window.add_plugin_dock_widget(PLUGIN, "Load cardiac stack")
-    _, segment = viewer.window.add_plugin_dock_widget(PLUGIN, "Segment")
-    _, refine = viewer.window.add_plugin_dock_widget(PLUGIN, "Refine")
+    # tabbed, so that the window fits a 1366 x 768 screen with room for the canvas
+    _, segment = viewer.window.add_plugin_dock_widget(PLUGIN, "Segment", tabify=True)
+    _, refine = viewer.window.add_plugin_dock_widget(PLUGIN, "Refine", tabify=True)
+    viewer.window.resize(*DEMO_WINDOW)
     viewer.dims.ndisplay = 2
     if run_model and DEMO_MODEL in {e.name for e in list_models()}:
         segment._image.value = viewer.layers["phantom LR image"]

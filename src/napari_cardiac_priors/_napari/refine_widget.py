@@ -84,6 +84,7 @@ class RefineWidget(Container):
         self._cancel = PushButton(text="Cancel", enabled=False)
         self._progress = ProgressBar(label="Progress", min=0, max=100, value=0)
         self._status = Label(label="Status", value="")
+        self._status.native.setWordWrap(True)  # a long status wraps instead of widening the dock
         self._accept = PushButton(text="Accept", enabled=False)
         self._reject = PushButton(text="Reject", enabled=False)
         self._undo = PushButton(text="Undo accept", enabled=False)

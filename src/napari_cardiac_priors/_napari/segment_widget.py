@@ -70,6 +70,7 @@ class SegmentWidget(Container):
         self._cancel = PushButton(text="Cancel", enabled=False)
         self._progress = ProgressBar(label="Progress", min=0, max=len(STEPS), value=0)
         self._status = Label(label="Status", value="")
+        self._status.native.setWordWrap(True)  # a long status wraps instead of widening the dock
         self._reset = PushButton(text="Reset landmarks to model", enabled=False)
         self._shape = ComboBox(label="Shape model", choices=shape_models, value=NO_SHAPE_MODEL)
         self._plausibility = Label(label="Shape plausibility", value="-")
