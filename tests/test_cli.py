@@ -211,8 +211,18 @@ def test_refine_and_atlas_commands(capsys, tmp_path):
     report = json.loads((tmp_path / "out" / "case_refine.json").read_text())
     assert len(report["selected_atlases"]) == 2 and report["timings_s"]["total"] > 0
     assert report["landmarks_used"]["apex"] == pytest.approx(list(ph.landmarks.positions[4]))
+    assert report["atlas_set"] == "atlases-phantom" and "atlases-phantom" in out  # auto: labels with an RV wall
     code, out, err = run(capsys, *args)
     assert code == 2 and "--overwrite" in err
+    code, out, err = run(capsys, *args, "--overwrite", "--mesh", "ply")
+    assert code == 0, err
+    from napari_cardiac_priors.io import read_mesh
+
+    report = json.loads((tmp_path / "out" / "case_refine.json").read_text())
+    assert report["meshes"] == ["case_lv_endocardium.ply", "case_lv_epicardium.ply", "case_rv.ply"]
+    v, f = read_mesh(tmp_path / "out" / "case_lv_epicardium.ply")
+    idx = refined.world_to_index(v)
+    assert np.all(idx > -1) and np.all(idx < np.array(refined.spatial_shape))  # world mm, on the refined heart
     code, out, err = run(capsys, "refine", tmp_path / "case.nii.gz", "--seg", tmp_path / "case_seg.nii.gz",
                          "--landmarks", tmp_path / "case_landmarks.json", "--out", tmp_path / "o2", "--atlases", "nope")
     assert code == 2 and "unknown model 'nope'" in err

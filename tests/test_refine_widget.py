@@ -9,7 +9,7 @@ from napari_cardiac_priors.volume import resample
 pytestmark = pytest.mark.gui
 
 
-def test_refine_widget_end_to_end(make_napari_viewer, qtbot, monkeypatch):
+def test_refine_widget_end_to_end(make_napari_viewer, qtbot, monkeypatch, tmp_path):
     import napari.utils.notifications as notifications
     from napari.layers import Layer
 
@@ -41,6 +41,17 @@ def test_refine_widget_end_to_end(make_napari_viewer, qtbot, monkeypatch):
     np.testing.assert_array_equal(target.data, before)  # the input was not touched
     assert widget._progress.value == 100 and "done" in widget._status.value and "atlases-phantom" in widget._status.value
     assert result.metadata["refine"]["atlas_set"] == "atlases-phantom"
+    # the refined heart as smooth surfaces, coloured by label, saved as a mesh and read back
+    from napari_cardiac_priors.io import read_mesh
+
+    surfaces = {layer.metadata["surface"]: layer for layer in widget.surface_layers}
+    assert set(surfaces) == {"lv_endocardium", "lv_epicardium", "rv"}
+    endo = surfaces["lv_endocardium"]
+    viewer.layers.selection = {endo}
+    viewer.layers.save(str(tmp_path / "endo.stl"), selected=True, plugin="napari-cardiac-priors")
+    v, f = read_mesh(tmp_path / "endo.stl")
+    assert len(f) == len(endo.data[1])
+    np.testing.assert_allclose(np.sort(v[:, 2])[[0, -1]], np.sort(endo.data[0][:, 0])[[0, -1]], atol=1e-3)  # RAS <-> (S, A, R)
     # Accept replaces the target layer; Undo brings it back; Reject removes the result
     widget._accept.clicked.emit()
     assert "lr labels refined" not in [layer.name for layer in viewer.layers] and viewer.layers["lr labels"] is result
@@ -48,6 +59,7 @@ def test_refine_widget_end_to_end(make_napari_viewer, qtbot, monkeypatch):
     assert viewer.layers["lr labels"] is target and viewer.layers["lr labels refined"] is result
     widget._reject.clicked.emit()
     assert result not in viewer.layers and target in viewer.layers
+    assert not any(layer in viewer.layers for layer in surfaces.values())
 
 
 def test_layer_choices_follow_the_viewer_without_touching_a_combo_box(make_napari_viewer):

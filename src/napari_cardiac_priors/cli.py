@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
     rf.add_argument("--fusion", choices=["majority", "patch"], default="majority", help="label fusion (default majority)")
     rf.add_argument("--init", choices=["landmarks", "labels"], default="landmarks", help="affine initialisation")
     rf.add_argument("--device", default="auto", help="auto, cpu, cuda or mps")
+    rf.add_argument("--mesh", nargs="?", const="vtk", choices=["vtk", "stl", "ply"],
+                    help="also write smooth surfaces of the refined labels (LV endocardium, LV epicardium, RV) as "
+                         "DIR/<stem>_<surface>.vtk (or stl, ply), world RAS mm")
     rf.add_argument("--overwrite", action="store_true", help="replace existing outputs")
 
     at = sub.add_parser("atlases", help="build atlas sets for refinement")
@@ -406,10 +409,13 @@ def _refine(args) -> int:
     from .registration.refine import refine
     from .registry.atlases import load_atlas_source, resolve_atlas_set
 
+    from .surfaces import SURFACES
+
     name = stem(args.image)
     out = Path(args.out)
     seg_path, json_path = out / f"{name}_refined.nii.gz", out / f"{name}_refine.json"
-    for p in (seg_path, json_path):
+    mesh_paths = {s: out / f"{name}_{s}.{args.mesh}" for s in SURFACES} if args.mesh else {}
+    for p in (seg_path, json_path, *mesh_paths.values()):
         if p.exists() and not args.overwrite:
             raise InputError(f"{p} exists; pass --overwrite to replace it")
     image = read_volume(args.image, kind="image")
@@ -420,11 +426,18 @@ def _refine(args) -> int:
     result = refine(labels, landmarks, atlases, n_atlases=args.n_atlases, fusion=args.fusion, init=args.init,
                     image=image, device=resolve_device(args.device))
     write_volume(result.labels, seg_path)
+    meshes = []
+    if mesh_paths:
+        from .io import write_mesh
+        from .surfaces import label_surfaces
+
+        for m in label_surfaces(result.labels):
+            meshes.append(write_mesh(m.vertices, m.faces, mesh_paths[m.name]).name)
     report = {
         "image": str(args.image), "segmentation": str(args.seg), "atlas_set": atlas_set,
         "selected_atlases": result.selected, "nmi": result.nmi, "timings_s": result.timings, **result.info,
         "landmarks_used": {n: (list(p) if ok else None) for n, p, ok in zip(landmarks.names, landmarks.positions.tolist(), landmarks.valid)},
-        "landmark_sources": list(landmarks.source),
+        "landmark_sources": list(landmarks.source), **({"meshes": meshes} if mesh_paths else {}),
     }
     with atomic_path(json_path) as tmp:
         tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")

@@ -130,3 +130,15 @@ def points_to_landmarks(data, *, features=None, scale=None, affine=None, transla
     for i, src in zip(order, columns.get("source", [])):
         source[i] = str(src)
     return Landmarks(lm.positions, confidence, tuple(source))
+
+
+def surface_layer_data(mesh, *, name: str) -> tuple:
+    """A napari Surface layer-data tuple of a :class:`~napari_cardiac_priors.surfaces.Mesh`,
+    vertices in napari world ``(S, A, R)`` mm like the other layers, coloured by its label."""
+    from napari.utils.colormaps.standardize_color import transform_color
+
+    rgba = transform_color(LABEL_COLORS[mesh.label])[0]
+    vertices = np.ascontiguousarray(mesh.vertices[:, ::-1])
+    meta = {"name": name, "vertex_colors": np.tile(rgba, (len(vertices), 1)), "opacity": 0.6 if mesh.name != "rv" else 0.8,
+            "metadata": {"surface": mesh.name, "label": int(mesh.label)}}
+    return (vertices, np.asarray(mesh.faces), np.ones(len(vertices), np.float32)), meta, "surface"

@@ -38,11 +38,14 @@ def _refine_worker(labels, landmarks, atlas_set: str, n_atlases: int, fusion: st
 
     def run():
         try:
+            from ..surfaces import label_surfaces
+
             name = resolve_atlas_set(atlas_set, labels)
             result = refine(labels, landmarks, load_atlases(name), n_atlases=n_atlases, fusion=fusion,
                             device=resolve_device(device), progress=progress)
             result.info["atlas_set"] = name
             out["result"] = result
+            out["surfaces"] = label_surfaces(result.labels)  # in this thread: the GUI only adds the layers
         except Exception as e:  # noqa: BLE001 - returned to the widget
             out["error"] = e
         finally:
@@ -59,7 +62,7 @@ def _refine_worker(labels, landmarks, atlas_set: str, n_atlases: int, fusion: st
     finally:
         cancel.set()  # the generator was closed (Cancel) or finished
     thread.join()
-    return out.get("result"), out.get("error")
+    return out.get("result"), out.get("error"), out.get("surfaces", [])
 
 
 class RefineWidget(Container):
@@ -102,6 +105,7 @@ class RefineWidget(Container):
         self._undo.changed.connect(lambda *_: self.undo_accept())
         self.worker = None
         self.result_layer = None
+        self.surface_layers = []
         self._replaced = None  # (layer, index) removed by Accept
 
     def _layers_of(self, kind: str):
@@ -149,7 +153,7 @@ class RefineWidget(Container):
 
         from .layers import volume_layer_data
 
-        result, error = out
+        result, error, surfaces = out
         if error is not None:
             self._status.value = "cancelled" if isinstance(error, Cancelled) else "failed"
             if not isinstance(error, Cancelled):
@@ -160,6 +164,11 @@ class RefineWidget(Container):
         layer.metadata["refine"] = {"atlas_set": result.info.get("atlas_set"), "selected": result.selected,
                                     "nmi": result.nmi, "timings": result.timings}
         self.result_layer = self._viewer.add_layer(layer)  # (marked first: not a default target to refine)
+        from .layers import surface_layer_data
+
+        # the refined heart in 3D: smooth surfaces (switch the viewer to 3D to see them; File > Save writes .vtk/.stl/.ply)
+        self.surface_layers = [self._viewer.add_layer(Layer.create(*surface_layer_data(m, name=f"{self._target_name} {m.name}")))
+                               for m in surfaces]
         self._progress.value = 100
         self._status.value = (f"done in {result.timings['total']:.1f} s with {result.info.get('atlas_set')}: "
                               f"{', '.join(result.selected)}")
@@ -189,8 +198,10 @@ class RefineWidget(Container):
         self._accept.enabled = self._reject.enabled = True
 
     def reject(self) -> None:
-        """Remove the result layer."""
-        if self.result_layer is not None and self.result_layer in self._viewer.layers:
-            self._viewer.layers.remove(self.result_layer)
+        """Remove the result layer and its surfaces."""
+        for layer in [self.result_layer, *self.surface_layers]:
+            if layer is not None and layer in self._viewer.layers:
+                self._viewer.layers.remove(layer)
         self.result_layer = None
+        self.surface_layers = []
         self._accept.enabled = self._reject.enabled = False

@@ -1,4 +1,5 @@
-"""napari writers: Labels layers as NIfTI/.mha/.nrrd with their geometry, Points as landmark files.
+"""napari writers: Labels layers as NIfTI/.mha/.nrrd with their geometry, Points as landmark files,
+Surfaces as .vtk/.stl/.ply meshes (world RAS mm).
 
 Writers receive the layer data and its attributes (``scale``, ``translate``, ``affine``,
 ``features``...). Files are written atomically: a failure leaves no partial file and does
@@ -49,3 +50,17 @@ def write_points(path: str, data, attributes: dict) -> list[str]:
         return [str(write_landmarks(lm, path))]
     except (InputError, ValueError) as e:
         return _notify(f"cannot write landmarks to {path}: {e}")
+
+
+def write_surface(path: str, data, attributes: dict) -> list[str]:
+    """Write a Surface layer (vertices in napari world ``(S, A, R)`` mm) as a .vtk, .stl or .ply
+    mesh in world RAS mm."""
+    from ..io import write_mesh
+
+    try:
+        vertices, faces = np.asarray(data[0], float), np.asarray(data[1])
+        if vertices.ndim != 2 or vertices.shape[1] != 3:
+            raise InputError("only 3D surfaces can be written")
+        return [str(write_mesh(vertices[:, ::-1], faces, path))]
+    except (InputError, ValueError) as e:
+        return _notify(f"cannot write the surface to {path}: {e}")

@@ -22,18 +22,22 @@ from ..errors import InputError
 from ..volume import Volume
 from ._atomic import atomic_path, full_suffix, stem
 from .landmarks import LANDMARK_SUFFIXES, read_landmarks, write_landmarks
+from .meshes import MESH_FORMATS, read_mesh, write_mesh
 
 __all__ = [
     "VOLUME_SUFFIXES",
     "LANDMARK_SUFFIXES",
+    "MESH_FORMATS",
     "atomic_path",
     "can_read_volume",
     "full_suffix",
     "is_labels_name",
     "read_landmarks",
+    "read_mesh",
     "read_volume",
     "stem",
     "write_landmarks",
+    "write_mesh",
     "write_volume",
 ]
 
