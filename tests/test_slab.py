@@ -359,3 +359,26 @@ def test_a_slab_recipe_trains_from_a_warm_start_and_records_it(tmp_path, acdc_ro
     entry = json.loads((tmp_path / "run" / "manifest_entry.json").read_text())
     assert entry["training"]["warm_start"]["name"] == name and entry["version"] == base.version
     assert entry["landmarks"] and entry["training"]["domain"]
+
+
+def test_the_head_stage_trains_the_landmark_head_alone(tmp_path, acdc_root):
+    from dataclasses import replace
+
+    import torch
+
+    from napari_cardiac_priors.nn import build
+    from napari_cardiac_priors.training.recipes import get_recipe
+    from napari_cardiac_priors.training.tasks import make_task
+
+    base = get_recipe("sslln-acdc")
+    recipe = replace(base, train_ids=(1,), val_ids=(), epochs=3, batch_size=2, config={**base.config, "base": 4, "depth": 2},
+                     train_options={"samples_per_epoch": 4, "stages": [["head", 1], ["joint", 2]]})
+    task = make_task(recipe, data_root=acdc_root)
+    assert [task.stage(e) for e in range(4)] == ["head", "joint", "joint", "joint"]
+    net = build("slab2d", recipe.config)
+    head = {id(p) for p in task.trainable(net, "head")}
+    assert head == {id(p) for p in net.lmk_head.parameters()}
+    assert len(list(task.trainable(net, "joint"))) == len(list(net.parameters()))
+    with pytest.raises(ValueError, match="landmark head"):
+        task.trainable(build("slab2d", {**recipe.config, "n_landmarks": 0}), "head")
+    assert torch.is_tensor(next(iter(task.trainable(net, "head"))))

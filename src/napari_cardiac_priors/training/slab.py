@@ -203,7 +203,7 @@ def apply_intensity(image: np.ndarray, aug: SlabAugmentation) -> np.ndarray:
 class SlabTask(Task):
     """The training task of ``architecture="slab2d"`` recipes on ACDC (see :mod:`.tasks`).
 
-    ``train_options``: ``samples_per_epoch`` (slab samples drawn per epoch, default 2000),
+    ``train_options``: ``stages`` (see :meth:`stage`), ``samples_per_epoch`` (slab samples drawn per epoch, default 2000),
     ``augment_strength`` (1.0; 0 disables the augmentation), ``calibration_batches`` (100; see
     :meth:`calibrate`), and for ACNN ``prior`` (a T-L model: its shape prior on one whole case
     every ``prior_every`` batches, weighted by ``lambda1``). ``domain`` (after loading the
@@ -271,6 +271,20 @@ class SlabTask(Task):
         grid = tl_sample_grid(labels, spacing, self.prior().autoencoder.shape, self._prior_spacing)
         return (torch.from_numpy(np.stack(slabs)).to(self.device), torch.from_numpy(labels[None]).long().to(self.device),
                 torch.from_numpy(grid[None]).to(self.device))
+
+    def stage(self, epoch: int) -> str:
+        """``train_options["stages"]`` (``[[name, epochs], ...]``): "head" trains the landmark
+        head alone on the (warm-started) trunk, "joint" everything; default "joint" throughout."""
+        names = [name for name, n in self.recipe.train_options.get("stages") or [["joint", self.recipe.epochs]]
+                 for _ in range(int(n))]
+        return names[min(epoch, len(names) - 1)]
+
+    def trainable(self, net, stage: str):
+        if stage == "head":
+            if net.lmk_head is None:
+                raise ValueError("a 'head' stage needs a network with a landmark head")
+            return net.lmk_head.parameters()
+        return net.parameters()
 
     def calibrate(self, net, items) -> None:
         """Batch-norm statistics re-estimated on ``calibration_batches`` (default 100) batches of
