@@ -222,18 +222,6 @@ def _atlas_digest(name: str) -> str:
     return registry.get_model(name).sha256
 
 
-_ATLAS_CACHE: dict = {}
-
-
-def _atlases(name: str):
-    """Atlases loaded once per worker process."""
-    if name not in _ATLAS_CACHE:
-        from .registry.atlases import load_atlas_source
-
-        _ATLAS_CACHE[name] = load_atlas_source(name)
-    return _ATLAS_CACHE[name]
-
-
 def _finished(sdir: Path, sid: str, inputs: dict, params: dict) -> dict | None:
     """The stored result of a finished subject whose inputs and parameters match, else None."""
     path = sdir / f"{sid}_result.json"
@@ -306,7 +294,6 @@ def _process(subject: Subject, sdir: Path, options: BatchOptions, params: dict, 
     from . import __version__
     from .inference import load_model, segment
     from .io import read_volume, write_landmarks, write_volume
-    from .landmarks import derive_from_labels
     from .metrics import anatomy_errors, cardiac_measures, ejection_fraction, evaluate_labels
     from .volume import resample
 
@@ -333,23 +320,19 @@ def _process(subject: Subject, sdir: Path, options: BatchOptions, params: dict, 
         final = result.labels
         refined = None
         if options.refine and np.any(result.labels.array):
-            from .registration.refine import refine
-            from .registry.atlases import resolve_atlas_set
+            from .workflows.refine import refine_subject
 
             t1 = time.perf_counter()
-            atlas_set = resolve_atlas_set(options.atlases, result.labels)
-            use = landmarks if landmarks is not None and int(np.sum(landmarks.valid)) >= 4 else derive_from_labels(result.labels)
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                refined = refine(result.labels, use, _atlases(atlas_set), n_atlases=options.n_atlases,
-                                 fusion=options.fusion, image=image, device=options.device)
-            notes += [f"{phase} refine: {w.message}" for w in caught]
+            done = refine_subject(result.labels, landmarks, atlases=options.atlases, n_atlases=options.n_atlases,
+                                  fusion=options.fusion, image=image, device=options.device)
+            refined = done.result
+            notes += [f"{phase} refine: {n}" for n in done.notes]
             ref_name = f"{subject.id}_{phase}_refined.nii.gz"
             write_volume(refined.labels, sdir / ref_name)
             outputs.append(ref_name)
             final = refined.labels
             timings[f"{phase}_refine_s"] = time.perf_counter() - t1
-            refined_with[phase] = {"atlas_set": Path(atlas_set).name, "atlases": refined.selected}
+            refined_with[phase] = {"atlas_set": Path(done.atlas_set).name, "atlases": refined.selected}
         if options.shape_model and np.any(final.array):
             from .latent import plausibility
 

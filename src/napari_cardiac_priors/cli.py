@@ -405,11 +405,9 @@ def _latent(args) -> int:
 
 def _refine(args) -> int:
     from .inference import resolve_device
-    from .io import atomic_path, read_landmarks, read_volume, stem, write_volume
-    from .registration.refine import refine
-    from .registry.atlases import load_atlas_source, resolve_atlas_set
-
+    from .io import atomic_path, read_landmarks, read_volume, stem, write_mesh, write_volume
     from .surfaces import SURFACES
+    from .workflows.refine import refine_subject
 
     name = stem(args.image)
     out = Path(args.out)
@@ -421,27 +419,23 @@ def _refine(args) -> int:
     image = read_volume(args.image, kind="image")
     labels = read_volume(args.seg, kind="labels")
     landmarks = read_landmarks(args.landmarks)
-    atlas_set = resolve_atlas_set(args.atlases, labels)
-    atlases = load_atlas_source(atlas_set)
-    result = refine(labels, landmarks, atlases, n_atlases=args.n_atlases, fusion=args.fusion, init=args.init,
-                    image=image, device=resolve_device(args.device))
+    done = refine_subject(labels, landmarks, atlases=args.atlases, n_atlases=args.n_atlases, fusion=args.fusion,
+                          image=image, surfaces=bool(mesh_paths), device=resolve_device(args.device), init=args.init)
+    result = done.result
     write_volume(result.labels, seg_path)
-    meshes = []
-    if mesh_paths:
-        from .io import write_mesh
-        from .surfaces import label_surfaces
-
-        for m in label_surfaces(result.labels):
-            meshes.append(write_mesh(m.vertices, m.faces, mesh_paths[m.name]).name)
+    meshes = [write_mesh(m.vertices, m.faces, mesh_paths[m.name]).name for m in done.surfaces]
     report = {
-        "image": str(args.image), "segmentation": str(args.seg), "atlas_set": atlas_set,
+        "image": str(args.image), "segmentation": str(args.seg), "atlas_set": done.atlas_set,
         "selected_atlases": result.selected, "nmi": result.nmi, "timings_s": result.timings, **result.info,
-        "landmarks_used": {n: (list(p) if ok else None) for n, p, ok in zip(landmarks.names, landmarks.positions.tolist(), landmarks.valid)},
-        "landmark_sources": list(landmarks.source), **({"meshes": meshes} if mesh_paths else {}),
+        "landmarks_used": {n: (list(p) if ok else None) for n, p, ok in zip(done.landmarks.names, done.landmarks.positions.tolist(), done.landmarks.valid)},
+        "landmark_sources": list(done.landmarks.source), **({"meshes": meshes} if mesh_paths else {}),
+        "notes": done.notes,
     }
     with atomic_path(json_path) as tmp:
         tmp.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-    print(f"{seg_path.name}: refined with {len(result.selected)} atlases of {Path(atlas_set).name} "
+    for note in done.notes:
+        print(f"cardiac-priors refine: note: {note}", file=sys.stderr)
+    print(f"{seg_path.name}: refined with {len(result.selected)} atlases of {Path(done.atlas_set).name} "
           f"in {result.timings['total']:.1f} s")
     return 0
 

@@ -73,13 +73,13 @@ def _segment_lines(out: Path, hr, lr) -> list:
         err = landmark_errors(result.landmarks, read_landmarks(out / "phantom_000_ed_landmarks.json"))
         lines.append("  landmark errors (mm): " + ", ".join(f"{n} {e:.1f}" for n, e in zip(LANDMARK_NAMES, err)))
         if result.landmarks.valid.sum() >= 4:
-            from .registration.refine import refine
-            from .registry.atlases import atlas_set_for, load_atlases
+            from .workflows.refine import refine_subject
 
-            refined = refine(result.labels, result.landmarks, load_atlases(atlas_set_for(result.labels)))
+            done = refine_subject(result.labels, result.landmarks)
+            refined = done.result
             write_volume(refined.labels, out / "phantom_000_ed_lr_image_refined.nii.gz")
             scores = evaluate_labels(resample(refined.labels, hr).array, hr.array, hr.spacing)
-            lines.append(f"refined with {len(refined.selected)} atlases of {atlas_set_for(result.labels)} "
+            lines.append(f"refined with {len(refined.selected)} atlases of {done.atlas_set} "
                          f"({refined.timings['total']:.1f} s), vs the HR truth:")
             lines += [f"  {n:4s} Dice {m['dice']:.3f}  HD95 {m['hd95']:5.1f} mm" for n, m in scores.items()]
     if DEFAULT_MODEL in have:

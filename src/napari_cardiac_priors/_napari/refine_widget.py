@@ -24,8 +24,7 @@ def _refine_worker(labels, landmarks, atlas_set: str, n_atlases: int, fusion: st
     ``(step, fraction)`` progress; returns ``(result, error)``. Closing the generator (Cancel)
     stops the pipeline at its next progress report."""
     from ..inference import resolve_device
-    from ..registration.refine import refine
-    from ..registry.atlases import load_atlases, resolve_atlas_set
+    from ..workflows.refine import refine_subject
 
     events: queue.Queue = queue.Queue()
     cancel = threading.Event()
@@ -38,14 +37,9 @@ def _refine_worker(labels, landmarks, atlas_set: str, n_atlases: int, fusion: st
 
     def run():
         try:
-            from ..surfaces import label_surfaces
-
-            name = resolve_atlas_set(atlas_set, labels)
-            result = refine(labels, landmarks, load_atlases(name), n_atlases=n_atlases, fusion=fusion,
-                            device=resolve_device(device), progress=progress)
-            result.info["atlas_set"] = name
-            out["result"] = result
-            out["surfaces"] = label_surfaces(result.labels)  # in this thread: the GUI only adds the layers
+            # the surfaces too, in this thread: the GUI thread only adds the layers
+            out["done"] = refine_subject(labels, landmarks, atlases=atlas_set, n_atlases=n_atlases, fusion=fusion,
+                                         surfaces=True, device=resolve_device(device), progress=progress)
         except Exception as e:  # noqa: BLE001 - returned to the widget
             out["error"] = e
         finally:
@@ -62,7 +56,7 @@ def _refine_worker(labels, landmarks, atlas_set: str, n_atlases: int, fusion: st
     finally:
         cancel.set()  # the generator was closed (Cancel) or finished
     thread.join()
-    return out.get("result"), out.get("error"), out.get("surfaces", [])
+    return out.get("done"), out.get("error")
 
 
 class RefineWidget(Container):
@@ -153,24 +147,29 @@ class RefineWidget(Container):
 
         from .layers import volume_layer_data
 
-        result, error, surfaces = out
+        done, error = out
         if error is not None:
             self._status.value = "cancelled" if isinstance(error, Cancelled) else "failed"
             if not isinstance(error, Cancelled):
                 show_error(str(error) if isinstance(error, InputError) else f"refinement failed: {type(error).__name__}: {error}")
             return
+        from napari.utils.notifications import show_info
+
+        result = done.result
+        for note in done.notes:
+            show_info(note)
         data = volume_layer_data(result.labels, name=f"{self._target_name} refined")
         layer = Layer.create(*data)
-        layer.metadata["refine"] = {"atlas_set": result.info.get("atlas_set"), "selected": result.selected,
+        layer.metadata["refine"] = {"atlas_set": done.atlas_set, "selected": result.selected,
                                     "nmi": result.nmi, "timings": result.timings}
         self.result_layer = self._viewer.add_layer(layer)  # (marked first: not a default target to refine)
         from .layers import surface_layer_data
 
         # the refined heart in 3D: smooth surfaces (switch the viewer to 3D to see them; File > Save writes .vtk/.stl/.ply)
         self.surface_layers = [self._viewer.add_layer(Layer.create(*surface_layer_data(m, name=f"{self._target_name} {m.name}")))
-                               for m in surfaces]
+                               for m in done.surfaces]
         self._progress.value = 100
-        self._status.value = (f"done in {result.timings['total']:.1f} s with {result.info.get('atlas_set')}: "
+        self._status.value = (f"done in {result.timings['total']:.1f} s with {done.atlas_set}: "
                               f"{', '.join(result.selected)}")
         self._accept.enabled = self._reject.enabled = True
 
