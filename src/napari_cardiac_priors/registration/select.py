@@ -61,8 +61,11 @@ def select_atlases(target_labels: Volume, atlas_labels: Sequence[Volume], affine
     indices : (L,) int, into ``atlas_labels``, best first.
     scores : (L,) float, their NMI with the target (nearest-neighbour warp, one histogram bin
         per label value over the whole target grid).
+
+    The atlases are sampled at the target's voxels directly (no atlas is copied or converted:
+    ranking ~160 atlases costs about a second).
     """
-    from .warp import check_labels, warp_volume
+    from .warp import check_labels
 
     check_labels(target_labels, "target_labels")
     if len(atlas_labels) == 0:
@@ -77,8 +80,19 @@ def select_atlases(target_labels: Volume, atlas_labels: Sequence[Volume], affine
     if n_labels is None:
         n_labels = int(max([target.max()] + [np.asarray(v.array).max() for v in atlas_labels])) + 1
     scores = np.empty(len(atlas_labels))
+    zyx = np.indices(target.shape).reshape(3, -1).T
+    world = target_labels.index_to_world(zyx)  # every target voxel, world RAS mm
     for n, (atlas, m) in enumerate(zip(atlas_labels, affines)):
-        warped = warp_volume(atlas, target_labels, affine=m, mode="nearest", device=device).array
-        scores[n] = nmi(target, warped, n_labels)
+        scores[n] = nmi(target.ravel(), _nearest_labels(atlas, world, m), n_labels)
     order = np.argsort(-scores, kind="stable")[: int(top)]
     return order, scores[order]
+
+
+def _nearest_labels(atlas: Volume, world: np.ndarray, affine) -> np.ndarray:
+    """The labels of ``atlas`` (nearest voxel, 0 outside) at target points ``world`` ``(N, 3)``
+    RAS mm, the atlas placed by ``affine`` (atlas world -> target world)."""
+    from scipy import ndimage
+
+    inv = np.linalg.inv(np.asarray(affine, dtype=np.float64))
+    idx = atlas.world_to_index(world @ inv[:3, :3].T + inv[:3, 3])
+    return ndimage.map_coordinates(np.asarray(atlas.array), idx.T, order=0, mode="constant", cval=0)
