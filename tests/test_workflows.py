@@ -40,3 +40,19 @@ def test_cached_atlases_load_a_folder_again_when_it_changes(tmp_path):
     later = os.stat(tmp_path).st_mtime_ns + 10**9
     os.utime(tmp_path, ns=(later, later))  # (a coarse file-system clock could hide the change)
     assert len(cached_atlases(str(tmp_path))) == 2
+
+
+def test_segment_image_returns_notes_instead_of_warnings():
+    import warnings
+
+    from napari_cardiac_priors.volume import Volume
+    from napari_cardiac_priors.workflows.segment import segment_image
+
+    rng = np.random.default_rng(0)
+    noise = Volume(rng.random((8, 96, 96)).astype(np.float32) * 3000, spacing=(10.0, 1.5, 1.5))  # no heart, odd intensities
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        done = segment_image(noise, "unet-acdc")
+    assert not caught  # nothing leaks as a warning: the notes carry it
+    assert any("no heart" in n for n in done.notes) and len(done.notes) == len(set(done.notes))
+    assert not done.result.labels.array.any() and done.plausibility is None

@@ -289,11 +289,11 @@ def process_subject(subject: Subject, out_dir, options: BatchOptions, parameters
 def _process(subject: Subject, sdir: Path, options: BatchOptions, params: dict, inputs: dict, t_start: float) -> dict:
     import platform
     import socket
-    import warnings
 
     from . import __version__
-    from .inference import load_model, segment
+    from .inference import load_model
     from .io import read_volume, write_landmarks, write_volume
+    from .workflows.segment import segment_image
     from .metrics import anatomy_errors, cardiac_measures, ejection_fraction, evaluate_labels
     from .volume import resample
 
@@ -304,10 +304,9 @@ def _process(subject: Subject, sdir: Path, options: BatchOptions, params: dict, 
         image = read_volume(image_path, kind="image")
         if image.is_cine:
             raise InputError(f"{Path(image_path).name} is a cine stack; list its ED and ES frames as separate files")
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            result = segment(image, model)
-        notes += [f"{phase}: {w.message}" for w in caught]
+        done = segment_image(image, model)
+        result = done.result
+        notes += [f"{phase}: {n}" for n in done.notes]
         seg_name = f"{subject.id}_{phase}_seg.nii.gz"
         write_volume(result.labels, sdir / seg_name)
         outputs.append(seg_name)

@@ -278,9 +278,8 @@ def _phantom(args) -> int:
 
 # -- segment / train -----------------------------------------------------------------------
 def _segment(args) -> int:
-    import warnings
-
-    from .inference import load_model, resolve_device, segment
+    from .inference import load_model, resolve_device
+    from .workflows.segment import segment_image
     from .io import read_volume, stem, write_landmarks, write_volume
 
     from .registry import list_models, segmentation_choices
@@ -310,11 +309,10 @@ def _segment(args) -> int:
                 if args.frame is None:
                     raise InputError(f"{Path(path).name} is a cine stack of {volume.shape[0]} frames; choose one with --frame")
                 volume = volume.frame(args.frame)
-            with warnings.catch_warnings(record=True) as caught:
-                warnings.simplefilter("always")
-                result = segment(volume, model, tta=args.tta)
-            for w in caught:
-                print(f"cardiac-priors segment: warning: {Path(path).name}: {w.message}", file=sys.stderr)
+            done = segment_image(volume, model, tta=args.tta)
+            result = done.result
+            for note in done.notes:
+                print(f"cardiac-priors segment: warning: {Path(path).name}: {note}", file=sys.stderr)
             write_volume(result.labels, seg_path)
             if result.landmarks is not None:
                 write_landmarks(result.landmarks, lm_path)

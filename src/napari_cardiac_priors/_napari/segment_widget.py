@@ -3,7 +3,6 @@ landmarks (SSLLN), HR labels (ACNN-Seg) or an HR image (ACNN-SR), and the shape'
 
 from __future__ import annotations
 
-import warnings
 
 from magicgui.widgets import ComboBox, Container, Label, ProgressBar, PushButton
 
@@ -16,33 +15,25 @@ NO_SHAPE_MODEL = "(none)"
 
 
 def _segment_worker(volume, model_name: str, device: str, shape_model: str | None = None):
-    """Generator run in a thread: yields ``(step, message)``; returns ``(result, warnings, error)``.
+    """Generator run in a thread: yields ``(step, message)``; returns ``(result, notes, error)``.
 
     ``result`` is a :class:`~napari_cardiac_priors.inference.Segmentation` (with
     ``info["plausibility"]`` when a shape model is given) or, for a super-resolution model,
     the HR image Volume. Errors are returned, not raised (napari 0.9's task-status hook on
     ``errored`` takes the wrong number of arguments and would raise in the event loop).
     """
-    import numpy as np
-
-    from ..inference import enhance, load_model, resolve_device, segment
+    from ..inference import load_model, resolve_device
+    from ..workflows.segment import segment_image
 
     try:
         yield 0, STEPS[0]
         model = load_model(model_name, device=resolve_device(device))
         yield 1, STEPS[1]
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            if model.entry.task == "super-resolution":
-                result = enhance(volume, model)
-            else:
-                result = segment(volume, model)
-                if shape_model and np.any(result.labels.array):
-                    from ..latent import plausibility
-
-                    result.info["plausibility"] = plausibility(result.labels, load_model(shape_model, device=model.device))
+        done = segment_image(volume, model, shape_model=shape_model)
+        if done.plausibility is not None:
+            done.result.info["plausibility"] = done.plausibility
         yield 2, STEPS[2]
-        return result, [str(w.message) for w in caught], None
+        return done.result, done.notes, None
     except Exception as e:  # noqa: BLE001 - shown to the user
         return None, [], e
 
