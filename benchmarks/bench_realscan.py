@@ -5,8 +5,8 @@ Run: ``.venv/bin/python benchmarks/bench_realscan.py [--parts accuracy,orders,ve
 [--baseline-commit 1eb219c] [--quick]``. Prints Markdown for BENCHMARKS.md.
 
 Held-out data: ACDC patients 005, 010, ..., 100 (ED + ES; never trained on). Models: the
-registry's ``sslln-acdc`` and ``unet-acdc`` (2.0, slab contract) and, for comparison, the
-1.1 versions read from git at ``--baseline-commit`` (the commit before they were replaced).
+registry's ``sslln-acdc``, ``unet-acdc`` and ``acnn-seg-acdc`` (slab contract) and, for
+comparison, the versions bundled at each ``--baseline-commit`` (read from git).
 Landmark truth: the six landmarks derived from the manual labels (``derive_from_labels``).
 """
 
@@ -54,15 +54,33 @@ def baseline_model(name: str, commit: str):
     return LoadedModel(entry, net.eval(), "cpu")
 
 
+#: the real-scan models measured (installed versions, and the versions at --baseline-commit)
+MODELS = ("sslln-acdc", "unet-acdc", "acnn-seg-acdc")
+
+
 def models(args):
     from napari_cardiac_priors.inference import load_model
+    from napari_cardiac_priors.registry import runs_on_stacks
 
-    out = {"sslln-acdc 2.0": load_model("sslln-acdc"), "unet-acdc 2.0": load_model("unet-acdc")}
-    if args.baseline_commit:
-        for name in ("sslln-acdc", "unet-acdc"):
-            m = baseline_model(name, args.baseline_commit)
-            out[m.entry.name] = m
+    out = {}
+    for name in MODELS:
+        m = load_model(name)
+        if runs_on_stacks(m.entry) and "slab" in m.entry.input:
+            out[f"{name} {m.entry.version}"] = m
+    for commit in filter(None, (args.baseline_commit or "").split(",")):
+        for name in MODELS:
+            try:
+                m = baseline_model(name, commit)
+            except (StopIteration, subprocess.CalledProcessError):
+                continue
+            if m.entry.name not in out and runs_on_stacks(m.entry):
+                out[m.entry.name] = m
     return out
+
+
+def first(mods, prefix):
+    """The label of the first measured model whose label starts with ``prefix`` (installed first)."""
+    return next(k for k in mods if k.startswith(prefix))
 
 
 def cases(ids):
@@ -96,7 +114,8 @@ def part_accuracy(args, mods, ids):
     lines = ["| model | Dice LV | Dice MYO | Dice RV | HD95 LV | HD95 MYO | HD95 RV (mm) | LV EDV | LV ESV | RV EDV | LV mass |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     lm_lines = ["| model | " + " | ".join(LANDMARK_NAMES) + " | missing |", "|---|" + "---|" * (len(LANDMARK_NAMES) + 1)]
-    variants = [(n, m, {}) for n, m in mods.items()] + [("sslln-acdc 2.0 + test-time mirroring", mods["sslln-acdc 2.0"], {"tta": True})]
+    default = first(mods, "unet-acdc")
+    variants = [(n, m, {}) for n, m in mods.items()] + [(f"{default} + test-time mirroring", mods[default], {"tta": True})]
     for name, model, kw in variants:
         d = {k: [] for k in ("LV", "MYO", "RV")}
         h = {k: [] for k in ("LV", "MYO", "RV")}
@@ -270,7 +289,8 @@ def part_speed(args, mods, ids):
         ph = make_subject(seed)["ed"]
         hr.append(ph.image)
     print("| model | ACDC volume (s) | HR stack (s), shape |\n|---|---|---|")
-    variants = [(n, m, {}) for n, m in mods.items() if "2.0" in n] + [("sslln-acdc 2.0 + mirroring", mods["sslln-acdc 2.0"], {"tta": True})]
+    default = first(mods, "unet-acdc")
+    variants = [(n, m, {}) for n, m in mods.items() if "slab" in m.entry.input] + [(f"{default} + mirroring", mods[default], {"tta": True})]
     for name, model, kw in variants:
         t_acdc = []
         for cid, phase, img, gt in cases(ids[:10]):
@@ -288,25 +308,27 @@ def part_speed(args, mods, ids):
 
 def part_training(args):
     print("\n### Training cost and validation curve (this CPU, one core per run)\n")
-    for name in ("sslln-acdc", "unet-acdc"):
-        ck = ROOT / "training_runs" / name / "checkpoint.pt"
-        if not ck.exists():
-            print(f"- {name}: no training run in training_runs/{name}")
-            continue
-        import torch
+    from napari_cardiac_priors.registry import get_model
 
-        hist = json.loads(torch.load(ck, weights_only=True)["history"])
-        wall = sum(h["seconds"] for h in hist)
-        curve = ", ".join(f"{h['epoch']}: {h['val']['dice_mean']:.3f}" for h in hist if "val" in h)
-        print(f"- {name}: {len(hist)} epochs, {wall / 60:.0f} min of training steps; validation mean Dice by epoch: {curve}")
+    for name in MODELS:
+        t = get_model(name).training
+        hist = t.get("validation_history") or []
+        curve = ", ".join(f"{h['epoch']}: {h['dice_mean']:.3f}" for h in hist if "dice_mean" in h)
+        start = t.get("warm_start") or t.get("initialised_from")
+        how = f"started from {start['name']} {start['version']}; " if isinstance(start, dict) else ""
+        secs = t.get("train_seconds")
+        cost = f"{secs / 60:.0f} min of training steps" if secs else "training time not recorded"
+        print(f"- {name} {get_model(name).version}: {how}{t.get('epochs_trained')} epochs kept, {cost}; "
+              f"validation mean Dice by epoch: {curve or '-'}")
 
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("--parts", default="accuracy,orders,vendor,thin,speed,training")
-    ap.add_argument("--baseline-commit", default="1eb219c", help="git commit holding the 1.1 models ('' to skip)")
+    ap.add_argument("--baseline-commit", default="1eb219c",
+                    help="comma-separated git commits whose bundled versions are measured too (1eb219c: the 1.1 models; '' none)")
     ap.add_argument("--quick", action="store_true", help="2 validation patients only (a smoke run)")
-    ap.add_argument("--models", help="comma-separated subset of the model labels, e.g. 'sslln-acdc 2.0'")
+    ap.add_argument("--models", help="comma-separated subset of the model labels, e.g. 'sslln-acdc 2.2'")
     ap.add_argument("--robust-n", type=int, default=10, help="validation patients for the storage, vendor and thin parts (default 10)")
     args = ap.parse_args()
     from napari_cardiac_priors.training.recipes import ACDC_VALIDATION
@@ -318,7 +340,7 @@ def main():
     mods = models(args) if set(parts) - {"training"} else {}
     if args.models:
         keep = [m.strip() for m in args.models.split(",")]
-        mods = {k: v for k, v in mods.items() if k in keep or k == "sslln-acdc 2.0"}
+        mods = {k: v for k, v in mods.items() if k in keep}
     for part in parts:
         if part == "training":
             part_training(args)

@@ -68,7 +68,9 @@ def main():
         scored.append((s["score"], label, net, epoch, s))
         sys.stdout.write(f"{run.name} {label}: Dice LV {s['dice_LV']:.3f} MYO {s['dice_MYO']:.3f} RV {s['dice_RV']:.3f} "
                          f"mean {s['dice_mean']:.3f}\n")
-    _, label, net, epoch, s = max(scored, key=lambda t: t[0])
+    # the best score; on a tie (a head-only stage leaves the segmentation as it was) the later epoch,
+    # whose landmark head trained longer
+    _, label, net, epoch, s = max(scored, key=lambda t: (round(t[0], 4), t[3]))
     save_weights({k: v.half() if v.is_floating_point() and not k.startswith(FLOAT32_BUFFERS) else v
                   for k, v in net.state_dict().items()}, run / "model.safetensors",
                  metadata={"recipe": recipe.name, "epoch": epoch})
