@@ -382,3 +382,16 @@ def test_the_head_stage_trains_the_landmark_head_alone(tmp_path, acdc_root):
     with pytest.raises(ValueError, match="landmark head"):
         task.trainable(build("slab2d", {**recipe.config, "n_landmarks": 0}), "head")
     assert torch.is_tensor(next(iter(task.trainable(net, "head"))))
+
+
+def test_every_recipe_names_only_options_its_task_reads():
+    from dataclasses import replace
+
+    from napari_cardiac_priors.training.recipes import RECIPES
+    from napari_cardiac_priors.training.tasks import make_task
+
+    for recipe in RECIPES.values():
+        make_task(recipe)  # the bundled recipes are consistent
+    misspelt = replace(RECIPES["unet-acdc"], train_options={"samples_per_epoch": 10, "augment_strenght": 0.5})
+    with pytest.raises(ValueError, match=r"unknown train_options \['augment_strenght'\]"):
+        make_task(misspelt)

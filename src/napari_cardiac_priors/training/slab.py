@@ -211,6 +211,9 @@ class SlabTask(Task):
     the model.
     """
 
+    OPTIONS = Task.OPTIONS | {"stages", "samples_per_epoch", "augment_strength", "calibration_batches", "prior",
+                              "lambda1", "prior_every"}
+
     domain = None
 
     def load(self, ids, *, max_cases=None, training=True):

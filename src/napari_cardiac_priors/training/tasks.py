@@ -43,7 +43,14 @@ def _batches(n: int, batch_size: int, rng):
 
 
 class Task:
+    #: the ``train_options`` keys this task reads (the loop's ``betas`` included); any other is refused
+    OPTIONS = frozenset({"betas"})
+
     def __init__(self, recipe: Recipe, device: str, data_root=None):
+        unknown = sorted(set(recipe.train_options) - self.OPTIONS)
+        if unknown:
+            raise ValueError(f"recipe {recipe.name!r}: unknown train_options {unknown}; {type(self).__name__} reads "
+                             f"{sorted(self.OPTIONS)}")
         self.recipe, self.device, self.data_root = recipe, device, data_root
         self._prior = None
         self._prior_spacing = None
@@ -77,6 +84,8 @@ class Task:
 
 class SegmentationTask(Task):
     """Volumes sampled onto the model grid with the SSLLN augmentation (see :mod:`.data`)."""
+
+    OPTIONS = Task.OPTIONS | {'prior', 'lambda1'}
 
     def _cases(self, ids):
         from .data import acdc_cases, phantom_cases
@@ -234,6 +243,8 @@ def _dice_per_class(pred: np.ndarray, ref: np.ndarray, classes) -> list[float]:
 class TLTask(Task):
     """T-L network on phantom LR-aligned HR labels and images (``data="phantom-pairs"``)."""
 
+    OPTIONS = Task.OPTIONS | {'stages', 'swap_p', 'crop', 'factor', 'joint_code_weight'}
+
     def _stages(self):
         stages = self.recipe.train_options.get("stages") or [["ae", self.recipe.epochs]]
         out = []
@@ -377,6 +388,8 @@ def set_code_statistics(net, codes: np.ndarray, *, shrinkage: float = 0.1) -> No
 class ACNNTask(Task):
     """ACNN-Seg (``config["task"] == "segmentation"``) or ACNN-SR on phantom LR/HR pairs."""
 
+    OPTIONS = Task.OPTIONS | {'prior', 'lambda1', 'motion', 'noise_sd', 'crop'}
+
     def load(self, ids, *, max_cases=None, training=True):
         from .pairs import phantom_pairs
 
@@ -502,6 +515,8 @@ class SliceTask(Task):
     1. With one labelled subject in 80, plain shuffling puts a labelled slice in 1 batch of 20
     and the Dice term would hardly ever speak).
     """
+
+    OPTIONS = Task.OPTIONS | {'labelled_subjects', 'adversarial_from_epoch', 'size', 'spacing', 'rotation_deg', 'labelled_per_batch', 'weights'}
 
     def stage(self, epoch):
         start = int(self.recipe.train_options.get("adversarial_from_epoch") or 0)
