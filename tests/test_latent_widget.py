@@ -71,7 +71,8 @@ def test_tl_sliders_decode_live_into_labels(make_napari_viewer, qtbot, tmp_path,
     viewer.window.add_dock_widget(widget)
     widget._model.value = tl
     widget._layer.value = labels
-    widget._encode.clicked.emit()
+    widget._encode.clicked.emit()  # encodes in the background
+    qtbot.waitUntil(lambda: widget._encode.enabled and len(widget.sliders) > 0, timeout=30000)
     assert not [n for n in notes if n[0] == "error"], notes
     assert any("resampled" in n[1] for n in notes)
     assert len(widget.sliders) == 8 and "Mahalanobis" in widget._plausibility.value
@@ -184,4 +185,20 @@ def test_switching_model_family_both_ways_gives_each_its_own_layer(make_napari_v
         outputs.append(widget.output_layer)
     sd_layer = outputs[1]
     assert sd_layer in viewer.layers and sd_layer.data.shape == (1, 64, 64)  # SDNet's layer was not overwritten
+    assert not [n for n in notes if n[0] == "error"], notes
+
+
+def test_the_encode_button_encodes_in_the_background(make_napari_viewer, qtbot, tmp_path, ph, notes):
+    from napari_cardiac_priors._napari.latent_widget import LatentExplorerWidget
+
+    tl = install_tiny_tl(tmp_path)
+    viewer = make_napari_viewer()
+    labels = _layer(viewer, ph.lr_labels, "seg")
+    widget = LatentExplorerWidget(viewer)
+    widget._model.value, widget._layer.value = tl, labels
+    widget._encode.clicked.emit()  # the user presses Encode: the GUI thread returns at once
+    assert not widget._encode.enabled and "encoding seg" in widget._status.value
+    qtbot.waitUntil(lambda: widget._encode.enabled and len(widget.sliders) > 0, timeout=30000)
+    assert widget.code is not None and "encoded seg" in widget._status.value
+    qtbot.waitUntil(lambda: widget.output_layer is not None and not widget.decoder.busy, timeout=30000)
     assert not [n for n in notes if n[0] == "error"], notes

@@ -102,6 +102,27 @@ class LatestDecoder:
             self._start()
 
 
+def _encode(model_name: str, layer, vol, slice_):
+    """Load the explorer and encode (no GUI: runs in a worker thread or inline):
+    ``(explorer, code, layer, model name, error)``."""
+    from ..latent import load_explorer
+
+    try:
+        explorer = load_explorer(model_name)
+        if explorer.kind == "tl":
+            if len(explorer.contract["size"]) == 2:  # a 2D shape model: the displayed slice
+                vol = slice_
+            # a Labels layer is encoded; an image goes through the T-L predictor
+            code = explorer.encode(vol) if vol.kind == "labels" else explorer.encode_image(vol)
+        else:
+            if vol.kind == "labels":
+                raise InputError("an SDNet model encodes an image slice: choose an Image layer")
+            code = explorer.encode(slice_)
+        return explorer, code, layer, model_name, None
+    except Exception as e:  # noqa: BLE001 - shown to the user by _encoded
+        return None, None, layer, model_name, e
+
+
 class LatentExplorerWidget(Container):
     """Explore a T-L or SDNet latent space from the current layer (see the module docstring)."""
 
@@ -136,7 +157,7 @@ class LatentExplorerWidget(Container):
         self.extend([self._model, self._layer, self._encode, self._status, self._plausibility, self.sliders,
                      self._set_a, self._set_b, self._t, self._op, self._ch_a, self._ch_b, self._apply, self._z_from,
                      self._transfer, self._grid, self._png, self._export])
-        self._encode.changed.connect(lambda *_: self.encode())
+        self._encode.changed.connect(lambda *_: self.encode(background=True))
         self._set_a.changed.connect(lambda *_: self._keep("a"))
         self._set_b.changed.connect(lambda *_: self._keep("b"))
         self._t.changed.connect(lambda *_: self._interpolate())
@@ -154,6 +175,7 @@ class LatentExplorerWidget(Container):
         self._updating = False
         self.decoder = None
         self._encoded_with = None
+        self._encode_worker = None
         self.previews_shown = 0
         self.decode_ms = 0.0  # the last whole decoding, timed in the worker
 
@@ -179,36 +201,55 @@ class LatentExplorerWidget(Container):
         return vol.slice(int(np.clip(self._viewer.dims.current_step[0], 0, vol.spatial_shape[0] - 1)))
 
     # -- encoding -------------------------------------------------------------------------------
-    def encode(self) -> bool:
-        """Encode the chosen layer with the chosen model and build the sliders."""
-        from napari.utils.notifications import show_error, show_info
+    def encode(self, *, background: bool = False):
+        """Encode the chosen layer with the chosen model and build the sliders.
 
-        from ..latent import load_explorer
-        from .layers import layer_to_volume
+        Returns True when encoded (False after a message). With ``background`` (the Encode
+        button) the model loads and encodes in a thread and the sliders appear when it
+        returns; the worker is returned (None when the inputs are not usable)."""
+        from napari.utils.notifications import show_error
 
         if self._model.value is None or self._layer.value is None:
             show_error("choose a model and a layer first")
-            return False
+            return None if background else False
         try:
-            self.explorer = load_explorer(self._model.value)
-            layer = self._layer.value
-            vol = layer_to_volume(layer)
-            if self.explorer.kind == "tl":
-                if len(self.explorer.contract["size"]) == 2:  # a 2D shape model: the displayed slice
-                    vol = self._slice_of(layer)
-                # a Labels layer is encoded; an image goes through the T-L predictor
-                self.code = self.explorer.encode(vol) if vol.kind == "labels" else self.explorer.encode_image(vol)
-            else:
-                if vol.kind == "labels":
-                    raise InputError("an SDNet model encodes an image slice: choose an Image layer")
-                self.code = self.explorer.encode(self._slice_of(layer))
+            job = self._encoding_job()
         except (InputError, ValueError) as e:
             show_error(str(e))
+            return None if background else False
+        if not background:
+            return self._encoded(*_encode(*job))
+        from napari.qt.threading import create_worker
+
+        self._encode.enabled = False
+        self._status.value = f"encoding {job[1].name} with {job[0]}..."
+        worker = create_worker(_encode, *job)
+        worker.returned.connect(lambda out: self._encoded(*out))
+        worker.finished.connect(lambda: setattr(self._encode, "enabled", True))
+        self._encode_worker = worker
+        worker.start()
+        return worker
+
+    def _encoding_job(self) -> tuple:
+        """``(model name, layer, its volume, its displayed slice)``, read on the GUI thread."""
+        from .layers import layer_to_volume
+
+        layer = self._layer.value
+        return self._model.value, layer, layer_to_volume(layer), self._slice_of(layer)
+
+    def _encoded(self, explorer, code, layer, model_name, error) -> bool:
+        """The GUI part of encoding: messages, sliders, the first decode."""
+        from napari.utils.notifications import show_error, show_info
+
+        if error is not None:
+            show_error(str(error) if isinstance(error, (InputError, ValueError)) else f"encoding failed: {type(error).__name__}: {error}")
+            self._status.value = "not encoded"
             return False
+        self.explorer, self.code = explorer, code
         for note in self.code.notes:
             show_info(note)
-        self._source_name = self._layer.value.name
-        self._encoded_with = self._model.value
+        self._source_name = layer.name
+        self._encoded_with = model_name
         if self.decoder is not None:
             self.decoder.close()
         self.decoder = LatestDecoder(self._decode, self._show, preview=self._decode_slice, on_preview=self._show_slice,
