@@ -132,7 +132,10 @@ def test_sdnet_anatomy_edits_transfer_and_grid(make_napari_viewer, qtbot, tmp_pa
     widget._z_from.value = image
     viewer.dims.set_current_step(0, 2)
     assert widget.transfer()
-    mosaic = widget.show_grid()
+    widget._grid.clicked.emit()  # the button: in the background
+    assert not widget._grid.enabled
+    qtbot.waitUntil(lambda: widget._grid.enabled and "lr traversal grid" in viewer.layers, timeout=30000)
+    mosaic = viewer.layers["lr traversal grid"].data
     assert mosaic.shape == (8 * 64, 9 * 64) and "lr traversal grid" in viewer.layers
     assert widget.export_grid(tmp_path / "grid")
     assert (tmp_path / "grid.png").exists()

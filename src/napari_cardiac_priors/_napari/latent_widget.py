@@ -123,6 +123,14 @@ def _encode(model_name: str, layer, vol, slice_):
         return None, None, layer, model_name, e
 
 
+def _grid(explorer, code, dims):
+    """The traversal grid of ``code`` and its mosaic (no GUI: a worker thread or inline)."""
+    from ..latent import grid_mosaic, traversal_grid
+
+    grid = traversal_grid(explorer, code, dims=dims)
+    return grid, grid_mosaic(grid)
+
+
 class LatentExplorerWidget(Container):
     """Explore a T-L or SDNet latent space from the current layer (see the module docstring)."""
 
@@ -163,7 +171,7 @@ class LatentExplorerWidget(Container):
         self._t.changed.connect(lambda *_: self._interpolate())
         self._apply.changed.connect(lambda *_: self.apply_channel_op())
         self._transfer.changed.connect(lambda *_: self.transfer())
-        self._grid.changed.connect(lambda *_: self.show_grid())
+        self._grid.changed.connect(lambda *_: self.show_grid(background=True))
         self._export.changed.connect(lambda *_: self.export_grid(self._png.value))
         for event in (napari_viewer.layers.events.inserted, napari_viewer.layers.events.removed):
             event.connect(self._layer.reset_choices)
@@ -429,23 +437,36 @@ class LatentExplorerWidget(Container):
         return True
 
     # -- traversal grid -------------------------------------------------------------------------------
-    def show_grid(self):
-        """Compute the traversal grid of the current code and show it as an image layer."""
+    def show_grid(self, *, background: bool = False):
+        """Compute the traversal grid of the current code and show it as an image layer; returns
+        the mosaic, or with ``background`` (the button: dozens of decodes) the worker."""
         from napari.utils.notifications import show_error
-
-        from ..latent import grid_mosaic, traversal_grid
 
         if self.code is None:
             show_error("encode something first")
             return None
         dims = None if self.explorer.kind == "sdnet" else self.explorer.order_by_variance()[:8]
-        self.grid = traversal_grid(self.explorer, self.code, dims=dims)
-        mosaic = grid_mosaic(self.grid)
+        job = (self.explorer, self.code, dims)
+        if not background:
+            return self._show_grid(*_grid(*job))
+        from napari.qt.threading import create_worker
+
+        self._grid.enabled = False
+        self._status.value = "computing the traversal grid..."
+        worker = create_worker(_grid, *job)
+        worker.returned.connect(lambda out: self._show_grid(*out))
+        worker.finished.connect(lambda: setattr(self._grid, "enabled", True))
+        worker.start()
+        return worker
+
+    def _show_grid(self, grid, mosaic):
+        self.grid = grid
         name = f"{self._source_name} traversal grid"
         if name in self._viewer.layers:
             self._viewer.layers[name].data = mosaic
         else:
             self._viewer.add_image(mosaic, name=name, colormap="gray")
+        self._status.value = f"traversal grid of {self._source_name}"
         return mosaic
 
     def export_grid(self, path) -> bool:
