@@ -102,7 +102,10 @@ def test_tl_sliders_decode_live_into_labels(make_napari_viewer, qtbot, tmp_path,
     expect = widget.explorer.decode_model_grid(widget.code).array
     np.testing.assert_array_equal(out.data, expect)  # the latest value won
     np.testing.assert_array_equal(labels.data, source)  # the input is untouched
-    assert widget.code.z[widget.explorer.order_by_variance()[0]] == pytest.approx(widget.sliders[0].max)
+    top = widget.explorer.order_by_variance()[0]
+    mean, sd = widget.explorer.stats["mean"][top], widget.explorer.stats["std"][top]
+    assert widget.sliders[0].max == 3.0 and widget.sliders[0].label.startswith(f"1. z{top}")  # rank, in sd
+    assert widget.code.z[top] == pytest.approx(mean + 3.0 * sd, rel=1e-5)
     widget._set_a.clicked.emit()
     widget._set_b.clicked.emit()
     widget._t.value = 0.5

@@ -18,6 +18,8 @@ from magicgui.widgets import (
 
 from ..errors import InputError
 
+#: the sliders' range, in standard deviations of the training codes
+SLIDER_SD = 3.0
 N_TL_SLIDERS = 12
 #: a T-L volume whose last decoding took longer than this (ms; the 3D latency goal) shows the slice
 #: on screen first (below it, drawing that slice as well delays the whole volume more than it helps)
@@ -271,33 +273,43 @@ class LatentExplorerWidget(Container):
         return True
 
     def _build_sliders(self) -> None:
+        """One slider per code dimension, in standard deviations of the training codes: T-L's
+        dimensions of largest training variance first ("1. z55" is the most varying), over
+        +-3 sd; SDNet's z (a unit Gaussian) over [-3, 3]."""
         self._updating = True
         self.sliders.clear()
         ex = self.explorer
-        if ex.kind == "tl":
-            dims = ex.order_by_variance()[:N_TL_SLIDERS]
-            for d in dims:
-                m, s = float(ex.stats["mean"][d]), float(ex.stats["std"][d])
-                slider = FloatSlider(label=f"z{d}", min=m - 2 * s, max=m + 2 * s, step=s / 20 if s > 0 else 0.01, value=m)
-                self._add_slider(slider, d)
-        else:
-            for d in range(ex.n_dims):
-                self._add_slider(FloatSlider(label=f"z{d}", min=-3.0, max=3.0, step=0.05, value=0.0), d)
+        dims = ex.order_by_variance()[:N_TL_SLIDERS] if ex.kind == "tl" else range(ex.n_dims)
+        for rank, d in enumerate(dims, start=1):
+            label = f"{rank}. z{d} (sd)" if ex.kind == "tl" else f"z{d} (sd)"
+            slider = FloatSlider(label=label, min=-SLIDER_SD, max=SLIDER_SD, step=0.05, value=0.0,
+                                 tooltip=f"code dimension {d}" + (f", rank {rank} by training variance" if ex.kind == "tl" else ""))
+            self._add_slider(slider, d)
         self._updating = False
 
+    def _sd_scale(self, d: int) -> tuple[float, float]:
+        """``(mean, sd)`` of code dimension ``d`` over the training codes (SDNet: 0, 1)."""
+        if self.explorer.kind != "tl":
+            return 0.0, 1.0
+        m, s = float(self.explorer.stats["mean"][d]), float(self.explorer.stats["std"][d])
+        return m, s if s > 0 else 1.0
+
     def _add_slider(self, slider, d: int) -> None:
+        m, s = self._sd_scale(d)
         # the slider rounds its bounds: clip the code's value to the bounds it really has
-        slider.value = min(max(float(self.code.z[d]), slider.min), slider.max)  # Python floats: float32 can round past them
+        slider.value = min(max((float(self.code.z[d]) - m) / s, slider.min), slider.max)
         slider.changed.connect(lambda v, d=d: self.set_dim(d, v))
         self.sliders.append(slider)
 
     # -- live decoding ------------------------------------------------------------------------------
     def set_dim(self, dim: int, value: float) -> None:
-        """What a slider does: change one code dimension and ask for a (debounced) decode."""
+        """What a slider does: set code dimension ``dim`` to ``value`` standard deviations from the
+        training mean and ask for a (debounced) decode."""
         if self._updating or self.code is None:
             return
+        m, s = self._sd_scale(int(dim))
         z = np.array(self.code.z, np.float32)
-        z[int(dim)] = float(value)
+        z[int(dim)] = m + float(value) * s
         self.code = self.code.with_z(z)
         self.decoder.request(self.code, self._slice_on_screen())
 
