@@ -320,3 +320,12 @@ def test_segment_with_an_unknown_model_lists_only_models_that_segment(tmp_path, 
     assert rc == 2 and len(err) == 1 and "unknown model 'nope'" in err[0] and "unet-acdc" in err[0]
     assert "atlases-" not in err[0] and "tl-acdc" not in err[0]
     assert not (tmp_path / "o").exists()
+
+
+def test_the_demo_writes_outside_the_current_folder_by_default():
+    from pathlib import Path
+
+    from napari_cardiac_priors.cli import _demo_folder
+
+    folder = _demo_folder()
+    assert folder.is_absolute() and Path.cwd().resolve() not in folder.resolve().parents

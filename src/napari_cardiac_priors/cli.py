@@ -160,7 +160,8 @@ def build_parser() -> argparse.ArgumentParser:
     ba.add_argument("--shape-model", help="T-L shape model for the plausibility column (e.g. tl-phantom)")
 
     de = sub.add_parser("demo", help="napari with the plugin and sample data, or a headless run of the pipeline")
-    de.add_argument("--out", default="cardiac-priors-demo", help="output folder (default ./cardiac-priors-demo)")
+    de.add_argument("--out", help="output folder of the headless demo (default: the user cache folder's "
+                    "napari-cardiac-priors/demo, never the current folder)")
     de.add_argument("--headless", action="store_true", help="no viewer: run the pipeline and print a summary")
     return p
 
@@ -744,14 +745,22 @@ def _has_display() -> bool:
     return True
 
 
+def _demo_folder() -> Path:
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("napari-cardiac-priors")) / "demo"
+
+
 def _demo(args) -> int:
     from .demo import run_headless
 
     if args.headless or not _has_display():
         if not args.headless:
             print("no display found: running the headless demo", file=sys.stderr)
-        summary = run_headless(args.out)
+        out = Path(args.out) if args.out else _demo_folder()
+        summary = run_headless(out)
         print(summary)
+        print(f"outputs in {out}")
         return 0
     from ._napari.demo import run_viewer  # the one place where the CLI reaches the GUI
 

@@ -402,7 +402,8 @@ class LatentExplorerWidget(Container):
         from ..conventions import LABELS
 
         classes = self.explorer.channel_classes(self.code)
-        self._status.value += "; channels -> " + ", ".join(f"{c}:{LABELS.get(k, k)}" for c, k in enumerate(classes))
+        base = self._status.value.split("; channels ->")[0]  # said once, however often the anatomy changes
+        self._status.value = base + "; channels -> " + ", ".join(f"{c}:{LABELS.get(k, k)}" for c, k in enumerate(classes))
         data = self.code.anatomy
         if self.anatomy_layer is None or self.anatomy_layer not in self._viewer.layers:
             self.anatomy_layer = self._viewer.add_image(data, name=f"{self._source_name} anatomy channels", colormap="gray")
