@@ -299,10 +299,11 @@ class SlabTask(Task):
         n = int(self.recipe.train_options.get("calibration_batches", 100))
         if n <= 0:
             return
-        plain = dataclasses.replace(self.recipe, train_options={**self.recipe.train_options, "augment_strength": 0.0,
+        options = {k: v for k, v in self.recipe.train_options.items() if k not in ("prior", "lambda1", "prior_every")}
+        plain = dataclasses.replace(self.recipe, train_options={**options, "augment_strength": 0.0,
                                                                 "samples_per_epoch": n * self.recipe.batch_size})
         batches = SlabTask(plain, self.device).batches(items, np.random.default_rng(self.recipe.seed))
-        calibrate_batchnorm(net, (x for x, _, _ in batches))
+        calibrate_batchnorm(net, (batch[0] for batch in batches))
 
     def loss(self, net, batch, stage):
         from ..nn.losses import sslln_loss, squared_dice_loss
