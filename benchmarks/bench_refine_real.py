@@ -86,8 +86,12 @@ def main():
     ap.add_argument("--shift-mm", type=float, default=2.0)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--scaling", action="store_true",
+                    help="only time refinement against the number of atlases in the set (20, 40, 80, all of atlases-acdc)")
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
+    if args.scaling:
+        return scaling(args)
     rng = np.random.default_rng(args.seed)
     model = load_model(DEFAULT_MODEL)
     sets = {v.split(":")[0]: load_atlases(v.split(":")[0]) for v in args.variants}
@@ -135,6 +139,36 @@ def main():
         f"{k}: " + ", ".join(f"{s} {statistics.median([d[s] for d in steps[k]]):.1f}"
                              for s in ("affine", "selection", "registration", "warping", "fusion")) for k in steps)]
     sys.stdout.write("\n".join(out) + "\n")
+
+
+def scaling(args) -> None:
+    """Median time per step of one refinement (5 selected, majority vote) against the size of
+    the atlas set, on the first ``--patients`` validation patients' ED labels (manual, every
+    other slice)."""
+    import torch
+
+    from napari_cardiac_priors.io.acdc import default_root, iter_patients
+    from napari_cardiac_priors.landmarks import derive_from_labels
+    from napari_cardiac_priors.registration.refine import refine
+    from napari_cardiac_priors.registry.atlases import load_atlases
+    from napari_cardiac_priors.training.recipes import ACDC_VALIDATION
+
+    atlases = load_atlases("atlases-acdc")
+    targets = []
+    for p in iter_patients(default_root(), ids=ACDC_VALIDATION[: args.patients]):
+        labels = every_other_slice(p.labels("ed"))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            targets.append((labels, derive_from_labels(labels)))
+    rows = []
+    for n in (20, 40, 80, len(atlases)):
+        steps = [refine(labels, lm, atlases[:n], n_atlases=5).timings for labels, lm in targets]
+        med = {k: statistics.median(t[k] for t in steps) for k in steps[0]}
+        rows.append(f"| {n} | " + " | ".join(f"{med[k]:.1f}" for k in ("selection", "registration", "warping", "fusion", "total")) + " |")
+    sys.stdout.write(f"# bench_refine_real.py --scaling, {time.strftime('%Y-%m-%d')}, {platform.machine()}, "
+                     f"{os.cpu_count()} CPU cores, torch {torch.__version__}, {torch.get_num_threads()} threads\n\n"
+                     "| atlases in the set | selection | registration | warping | fusion | total (s, median) |\n"
+                     "|---|---|---|---|---|---|\n" + "\n".join(rows) + "\n")
 
 
 if __name__ == "__main__":
