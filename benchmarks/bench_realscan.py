@@ -314,8 +314,11 @@ def part_training(args):
         t = get_model(name).training
         hist = t.get("validation_history") or []
         curve = ", ".join(f"{h['epoch']}: {h['dice_mean']:.3f}" for h in hist if "dice_mean" in h)
-        start = t.get("warm_start") or t.get("initialised_from")
-        how = f"started from {start['name']} {start['version']}; " if isinstance(start, dict) else ""
+        start = t.get("warm_start") or t.get("continued_from")
+        how = ""
+        if isinstance(start, dict):
+            how = (f"continued from {start['name']} {start['version']} (epoch {start.get('epochs_trained')}); "
+                   if start.get("continued") else f"started from {start['name']} {start['version']}; ")
         secs = t.get("train_seconds")
         cost = f"{secs / 60:.0f} min of training steps" if secs else "training time not recorded"
         print(f"- {name} {get_model(name).version}: {how}{t.get('epochs_trained')} epochs kept, {cost}; "

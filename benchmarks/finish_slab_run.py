@@ -36,6 +36,9 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__)
     ap.add_argument("run")
     ap.add_argument("--bundle", action="store_true")
+    ap.add_argument("--continued-from", metavar="MODEL",
+                    help="the installed model the run was continued from (--init), recorded in the manifest when the "
+                         "run's own entry lacks it; give it before --bundle replaces that model")
     ap.add_argument("--also", nargs="*", default=[], metavar="EPOCH=FILE",
                     help="more candidate weights (safetensors) of the same run, e.g. kept from an earlier stage")
     args = ap.parse_args()
@@ -75,6 +78,13 @@ def main():
                   for k, v in net.state_dict().items()}, run / "model.safetensors",
                  metadata={"recipe": recipe.name, "epoch": epoch})
     train_cases = acdc_cases(default_root(), recipe.train_ids)
+    if args.continued_from and "continued_from" not in entry["training"]:
+        from napari_cardiac_priors.registry import get_model
+
+        e = get_model(args.continued_from)
+        entry["training"]["continued_from"] = {"name": e.name, "version": e.version, "sha256": e.sha256,
+                                               "epochs_trained": e.training.get("epochs_trained"), "continued": True}
+    entry["version"] = recipe.version
     entry["input"] = recipe.input
     entry["description"] = recipe.description
     entry["sha256"] = sha256_of(run / "model.safetensors")

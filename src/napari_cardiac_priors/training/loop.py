@@ -105,9 +105,14 @@ def train(recipe: Recipe, out_dir, *, data_root=None, epochs: int | None = None,
         best = float(state["best"])
     elif resume and not init:
         raise FileNotFoundError(f"{ckpt}: no checkpoint to resume from")
-    elif init:
-        start, best = _init_from(net, init, recipe, device=device)
     started_from = None
+    if init and not (resume and ckpt.exists()):
+        start, best = _init_from(net, init, recipe, device=device)
+        from ..registry import get_model
+
+        e = get_model(init)
+        started_from = {"name": e.name, "version": e.version, "sha256": e.sha256, "epochs_trained": start,
+                        "continued": True}
     if recipe.warm_start and not start and not (resume and ckpt.exists()):
         started_from = warm_start(net, recipe.warm_start, device=device)
     if start:  # a continued run draws its own reproducible sequence from where it starts
@@ -251,7 +256,7 @@ def _write_entry(recipe: Recipe, out: Path, record: dict, *, domain: dict | None
             "validation_ids": list(recipe.val_ids),
             "validation": record.get("val", {}),
             **({"domain": domain} if domain else {}),
-            **({"warm_start": warm} if warm else {}),
+            **({("continued_from" if warm.get("continued") else "warm_start"): warm} if warm else {}),
         },
         "license": recipe.license,
         "citation": recipe.citation,

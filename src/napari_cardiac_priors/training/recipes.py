@@ -117,7 +117,9 @@ RECIPES = {
         config={"slab": 1, "n_classes": 4, "n_landmarks": 0, "base": 16, "depth": 4},
         input={**_SLAB_INPUT, "slab": 1},
         citation=f"ACDC: {ACDC_CITATION}",
-        **_SLAB,
+        # 2.1: 2.0 (32 epochs) continued to 48 (`train unet-acdc --init unet-acdc --epochs 48`), batch-norm
+        # statistics re-estimated before each validation
+        **{**_SLAB, "version": "2.1"},
     ),
     "acnn-seg-acdc": Recipe(
         name="acnn-seg-acdc",
