@@ -165,7 +165,7 @@ def test_real_scan_model_is_the_default_and_phantom_models_come_last():
     from napari_cardiac_priors.conventions import DEFAULT_MODEL
 
     names = registry.segmentation_choices()
-    assert names[0] == DEFAULT_MODEL == "unet-acdc"
+    assert names[0] == DEFAULT_MODEL == "sslln-acdc"
     phantom = [i for i, n in enumerate(names) if registry.trained_on_phantoms(registry.get_model(n))]
     real = [i for i, n in enumerate(names) if not registry.trained_on_phantoms(registry.get_model(n))
             and registry.get_model(n).task == "segmentation"]
@@ -282,7 +282,8 @@ def test_keep_heart_keeps_the_rv_beside_the_septum_not_the_largest():
 
 
 def test_default_model_gives_labels_and_six_landmarks_on_a_held_out_patient(acdc_root):
-    """unet-acdc has no landmark head: its six landmarks are measured on its own labels."""
+    """The six landmarks of the default model are measured on its own labels (the landmark
+    head's points are kept beside them)."""
     from napari_cardiac_priors.conventions import DEFAULT_MODEL
     from napari_cardiac_priors.inference import segment
     from napari_cardiac_priors.landmarks import derive_from_labels

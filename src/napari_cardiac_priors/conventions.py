@@ -15,9 +15,10 @@ AXES_3D = ("z", "y", "x")
 AXES_4D = ("t", "z", "y", "x")
 
 #: The segmentation model for real scans that every entry point uses unless told otherwise: the
-#: best measured on held-out patients (BENCHMARKS.md "Real scans"; its six landmarks are
-#: measured on its labels). sslln-acdc 2.0 is 0.03-0.05 Dice below it.
-DEFAULT_MODEL = "unet-acdc"
+#: best measured on held-out patients (BENCHMARKS.md "Real scans"). sslln-acdc 2.2 segments as
+#: unet-acdc 2.1 does (the same trunk) and adds SSLLN's landmark head; its six landmarks are
+#: measured on its labels (the head's own points are in ``info["landmark_head"]``).
+DEFAULT_MODEL = "sslln-acdc"
 
 #: Canonical labels: value -> short name.
 LABELS = {0: "background", 1: "LV", 2: "MYO", 3: "RV", 4: "RVW"}
