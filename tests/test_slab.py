@@ -396,3 +396,20 @@ def test_every_recipe_names_only_options_its_task_reads():
     misspelt = replace(RECIPES["unet-acdc"], train_options={"samples_per_epoch": 10, "augment_strenght": 0.5})
     with pytest.raises(ValueError, match=r"unknown train_options \['augment_strenght'\]"):
         make_task(misspelt)
+
+
+def test_keep_heart_chooses_the_piece_with_the_left_ventricle_over_a_larger_false_rv():
+    from napari_cardiac_priors.inference import keep_heart
+
+    labels = np.zeros((6, 120, 120), np.uint8)
+    yy, xx = np.mgrid[:120, :120]
+    for k in range(1, 5):
+        r = np.hypot(yy - 30, xx - 30)
+        labels[k][r < 12] = 2
+        labels[k][r < 7] = 1
+        labels[k][(np.abs(yy - 30) < 8) & (xx > 42) & (xx < 50)] = 3  # a small RV beside the wall
+        labels[k][(yy > 70) & (xx > 70)] = 3  # a large false RV far away (e.g. the right atrium of a shifted slice)
+        labels[k][90, 90] = 1  # with a speck of LV in it
+    out = keep_heart(labels, (10.0, 2.0, 2.0))
+    assert out[:, 70:, 70:].sum() == 0  # the far blob goes, however large
+    assert (out == 1).sum() == (labels[:, :60, :60] == 1).sum() and (out == 3).any()

@@ -98,7 +98,8 @@ def keep_largest_component(labels: np.ndarray) -> np.ndarray:
 
 def keep_heart(labels: np.ndarray, spacing, *, tolerance_mm: float = 10.0) -> np.ndarray:
     """Keep the heart whole on a stack with breath-hold shifts: the connected piece of the heart
-    that holds most heart voxels (pieces in neighbouring slices connect when they come within
+    that holds most LV + MYO voxels (a large false RV blob elsewhere does not win; pieces in
+    neighbouring slices connect when they come within
     ``2 * tolerance_mm`` in-plane: a slice shifted by a breath-hold stays, a blob far from the
     heart goes), and for each label value one piece of its own (connecting within ``tolerance_mm``). LV and MYO keep their
     largest piece; the RV keeps the piece with most voxels beside the LV wall (within
@@ -109,7 +110,7 @@ def keep_heart(labels: np.ndarray, spacing, *, tolerance_mm: float = 10.0) -> np
     """
     from scipy import ndimage
 
-    from .conventions import MYO, RV
+    from .conventions import LV, MYO, RV
 
     _, sy, sx = (float(v) for v in spacing)
 
@@ -128,7 +129,8 @@ def keep_heart(labels: np.ndarray, spacing, *, tolerance_mm: float = 10.0) -> np
             score = anchored if anchored.any() else score
         return mask & (comp == int(np.argmax(score)))
 
-    out = np.where(keep(labels > 0, 2 * tolerance_mm), labels, 0).astype(labels.dtype)
+    lv_myo = np.isin(labels, (LV, MYO))  # the left ventricle decides which piece is the heart
+    out = np.where(keep(labels > 0, 2 * tolerance_mm, lv_myo if lv_myo.any() else None), labels, 0).astype(labels.dtype)
     for v in np.unique(out):
         if v:
             wall = near(out == MYO, tolerance_mm) if v == RV and (out == MYO).any() else None
