@@ -79,8 +79,9 @@ def models(args):
 
 
 def first(mods, prefix):
-    """The label of the first measured model whose label starts with ``prefix`` (installed first)."""
-    return next(k for k in mods if k.startswith(prefix))
+    """The label of the first measured model whose label starts with ``prefix`` (installed first),
+    else the first measured model."""
+    return next((k for k in mods if k.startswith(prefix)), next(iter(mods)))
 
 
 def cases(ids):
@@ -114,7 +115,7 @@ def part_accuracy(args, mods, ids):
     lines = ["| model | Dice LV | Dice MYO | Dice RV | HD95 LV | HD95 MYO | HD95 RV (mm) | LV EDV | LV ESV | RV EDV | LV mass |",
              "|---|---|---|---|---|---|---|---|---|---|---|"]
     lm_lines = ["| model | " + " | ".join(LANDMARK_NAMES) + " | missing |", "|---|" + "---|" * (len(LANDMARK_NAMES) + 1)]
-    default = first(mods, "unet-acdc")
+    default = first(mods, "sslln-acdc")
     variants = [(n, m, {}) for n, m in mods.items()] + [(f"{default} + test-time mirroring", mods[default], {"tta": True})]
     for name, model, kw in variants:
         d = {k: [] for k in ("LV", "MYO", "RV")}
@@ -289,7 +290,7 @@ def part_speed(args, mods, ids):
         ph = make_subject(seed)["ed"]
         hr.append(ph.image)
     print("| model | ACDC volume (s) | HR stack (s), shape |\n|---|---|---|")
-    default = first(mods, "unet-acdc")
+    default = first(mods, "sslln-acdc")
     variants = [(n, m, {}) for n, m in mods.items() if "slab" in m.entry.input] + [(f"{default} + mirroring", mods[default], {"tta": True})]
     for name, model, kw in variants:
         t_acdc = []
