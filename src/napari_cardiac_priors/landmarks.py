@@ -147,7 +147,7 @@ def derive_from_labels(labels, spacing=None, *, affine=None) -> Landmarks:
     """
     import warnings
 
-    from .conventions import BACKGROUND, LV, MYO, RV
+    from .conventions import BACKGROUND, LV, MYO
     from .volume import Volume
 
     vol = labels if isinstance(labels, Volume) else Volume(np.asarray(labels), spacing=spacing, affine=affine, kind="labels")
