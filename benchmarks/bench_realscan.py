@@ -162,7 +162,6 @@ def part_accuracy(args, mods, ids):
 
 
 def part_orders(args, mods, ids):
-    from napari_cardiac_priors.landmarks import derive_from_labels
     from napari_cardiac_priors.metrics import landmark_errors
     from napari_cardiac_priors.volume import restored
 
