@@ -385,6 +385,41 @@ def test_the_head_stage_trains_the_landmark_head_alone(tmp_path, acdc_root):
     assert torch.is_tensor(next(iter(task.trainable(net, "head"))))
 
 
+def test_the_trunk_stage_trains_segmentation_and_leaves_the_landmark_head(tmp_path, acdc_root):
+    from dataclasses import replace
+
+    import torch
+
+    from napari_cardiac_priors.nn import build
+    from napari_cardiac_priors.training.recipes import get_recipe
+    from napari_cardiac_priors.training.tasks import make_task
+
+    base = get_recipe("sslln-acdc")
+    recipe = replace(base, train_ids=(1,), val_ids=(), epochs=2, batch_size=2, config={**base.config, "base": 4, "depth": 2},
+                     train_options={"samples_per_epoch": 4, "stages": [["trunk", 1], ["head", 1]],
+                                    "calibration_batches": 0})
+    task = make_task(recipe, data_root=acdc_root)
+    net = build("slab2d", recipe.config)
+    trunk = {id(p) for p in task.trainable(net, "trunk")}
+    head = {id(p) for p in net.lmk_head.parameters()}
+    assert not trunk & head and len(trunk) + len(head) == len(list(net.parameters()))
+    with pytest.raises(ValueError, match="unknown slab training stage 'trunc'"):
+        task.trainable(net, "trunc")
+    batch = next(iter(task.batches(task.load((1,)), np.random.default_rng(0))))
+    for p in net.parameters():
+        p.requires_grad_(id(p) in trunk)
+    task.loss(net, batch, "trunk").backward()
+    assert all(p.grad is None for p in net.lmk_head.parameters())
+    assert any(p.grad is not None and torch.any(p.grad != 0) for p in net.parameters() if id(p) in trunk)
+    # the trunk's loss is the segmentation loss alone: a landmark head with other weights changes nothing
+    before = task.loss(net, batch, "trunk").item()
+    with torch.no_grad():
+        for p in net.lmk_head.parameters():
+            p.add_(1.0)
+    assert task.loss(net, batch, "trunk").item() == pytest.approx(before, rel=1e-5)
+    assert task.loss(net, batch, "joint").item() != pytest.approx(before, rel=1e-3)
+
+
 def test_every_recipe_names_only_options_its_task_reads():
     from dataclasses import replace
 

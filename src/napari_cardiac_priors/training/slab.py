@@ -276,8 +276,9 @@ class SlabTask(Task):
                 torch.from_numpy(grid[None]).to(self.device))
 
     def stage(self, epoch: int) -> str:
-        """``train_options["stages"]`` (``[[name, epochs], ...]``): "head" trains the landmark
-        head alone on the (warm-started) trunk, "joint" everything; default "joint" throughout."""
+        """``train_options["stages"]`` (``[[name, epochs], ...]``): "trunk" trains the segmentation
+        network alone (segmentation loss, landmark head frozen), "head" the landmark head alone on
+        the (warm-started) trunk, "joint" everything; default "joint" throughout."""
         names = [name for name, n in self.recipe.train_options.get("stages") or [["joint", self.recipe.epochs]]
                  for _ in range(int(n))]
         return names[min(epoch, len(names) - 1)]
@@ -287,6 +288,11 @@ class SlabTask(Task):
             if net.lmk_head is None:
                 raise ValueError("a 'head' stage needs a network with a landmark head")
             return net.lmk_head.parameters()
+        if stage == "trunk":
+            head = {id(p) for p in net.lmk_head.parameters()} if net.lmk_head is not None else set()
+            return [p for p in net.parameters() if id(p) not in head]
+        if stage != "joint":
+            raise ValueError(f"unknown slab training stage {stage!r}; stages: trunk, head, joint")
         return net.parameters()
 
     def calibrate(self, net, items) -> None:
@@ -310,7 +316,9 @@ class SlabTask(Task):
 
         x, seg_t, lmk_t = batch[:3]
         out = net(x)
-        if isinstance(out, tuple):
+        if isinstance(out, tuple) and stage == "trunk":
+            loss = squared_dice_loss(out[0], seg_t)
+        elif isinstance(out, tuple):
             loss = sslln_loss(out[0], seg_t, out[1], lmk_t, alpha=self.recipe.alpha)
         else:
             loss = squared_dice_loss(out, seg_t)

@@ -241,9 +241,17 @@ def _dice_per_class(pred: np.ndarray, ref: np.ndarray, classes) -> list[float]:
 
 
 class TLTask(Task):
-    """T-L network on phantom LR-aligned HR labels and images (``data="phantom-pairs"``)."""
+    """T-L network on phantom LR-aligned HR labels and images (``data="phantom-pairs"``) or on
+    ACDC label volumes (``data="acdc"``).
 
-    OPTIONS = Task.OPTIONS | {'stages', 'swap_p', 'crop', 'factor', 'joint_code_weight'}
+    ``train_options``: ``stages`` (``[[ae|predictor|joint, epochs], ...]``), ``swap_p`` (label
+    swap noise of the autoencoder's input, 0.1), ``dice_weight`` (a squared-Dice term beside
+    the autoencoder's cross-entropy, 0), ``shift_px`` (random in-plane shifts of each training
+    case by up to this many voxels, 0), ``joint_code_weight`` (0.01); ``crop`` and ``factor``
+    for phantom pairs.
+    """
+
+    OPTIONS = Task.OPTIONS | {'stages', 'swap_p', 'crop', 'factor', 'joint_code_weight', 'dice_weight', 'shift_px'}
 
     def _stages(self):
         stages = self.recipe.train_options.get("stages") or [["ae", self.recipe.epochs]]
@@ -299,22 +307,28 @@ class TLTask(Task):
 
         n_classes = self.recipe.config["n_classes"]
         p = float(self.recipe.train_options.get("swap_p", 0.1))
+        reach = int(self.recipe.train_options.get("shift_px", 0))
         g = torch.Generator().manual_seed(int(rng.integers(2**31)))
         for idx in _batches(len(items), self.recipe.batch_size, rng):
-            labels = torch.from_numpy(np.stack([items[i][0] for i in idx])).long()
-            image = torch.from_numpy(np.stack([items[i][1] for i in idx]))[:, None]
+            moves = rng.integers(-reach, reach + 1, (len(idx), 2)) if reach else np.zeros((len(idx), 2), int)
+            labels = torch.from_numpy(np.stack([shift_inplane(items[i][0], m) for i, m in zip(idx, moves)])).long()
+            image = torch.from_numpy(np.stack([shift_inplane(items[i][1], m) for i, m in zip(idx, moves)]))[:, None]
             noisy = one_hot(label_swap_noise(labels, n_classes, p=p, generator=g), n_classes)
             yield noisy.to(self.device), labels.to(self.device), image.to(self.device)
 
     def loss(self, net, batch, stage):
-        from ..nn.losses import code_distance
-        from ..nn.tl import one_hot
-
         import torch
+
+        from ..nn.losses import code_distance, squared_dice_loss
+        from ..nn.tl import one_hot
 
         noisy, labels, image = batch
         if stage in ("ae", "joint"):
-            ce = torch.nn.functional.cross_entropy(net.autoencoder(noisy)[0], labels)  # clean target
+            logits = net.autoencoder(noisy)[0]
+            ce = torch.nn.functional.cross_entropy(logits, labels)  # clean target
+            weight = float(self.recipe.train_options.get("dice_weight", 0.0))
+            if weight:
+                ce = ce + weight * squared_dice_loss(logits, labels)
             if stage == "ae":
                 return ce
         if stage == "predictor":  # the autoencoder is fixed in this stage (batch norm statistics too)
@@ -364,6 +378,17 @@ class TLTask(Task):
         net.train()
         set_code_statistics(net, np.array(codes))
         return True
+
+
+def shift_inplane(array: np.ndarray, move) -> np.ndarray:
+    """``array`` ``(..., Y, X)`` moved by ``move`` ``(dy, dx)`` whole voxels; what enters is 0."""
+    out = np.zeros_like(array)
+    dy, dx = (int(v) for v in move)
+    ny, nx = array.shape[-2:]
+    src = (..., slice(max(0, -dy), ny - max(0, dy)), slice(max(0, -dx), nx - max(0, dx)))
+    dst = (..., slice(max(0, dy), ny - max(0, -dy)), slice(max(0, dx), nx - max(0, -dx)))
+    out[dst] = array[src]
+    return out
 
 
 def set_code_statistics(net, codes: np.ndarray, *, shrinkage: float = 0.1) -> None:
