@@ -11,7 +11,7 @@ import signal
 import numpy as np
 import pytest
 
-from napari_cardiac_priors.batch import (
+from napari_cardiac_priors.cohort import (
     MEASURE_COLUMNS, BatchOptions, Subject, process_subject, read_cohort, remove_partial_files, run_batch, subject_files,
 )
 from napari_cardiac_priors.errors import InputError
@@ -222,7 +222,7 @@ def test_killed_worker_is_replaced_and_its_task_retried(cohort, tmp_path, client
 
 
 def test_unreachable_scheduler():
-    from napari_cardiac_priors.batch import connect
+    from napari_cardiac_priors.cohort import connect
 
     with pytest.raises(InputError, match="cannot reach a dask scheduler"):
         connect("tcp://127.0.0.1:9", timeout=2)
@@ -248,17 +248,16 @@ def test_run_on_a_running_scheduler_by_address(cohort, tmp_path, client):
 def test_a_full_disk_still_leaves_failures_csv_and_one_clear_error(tmp_path, client, monkeypatch):
     import errno
 
-    from napari_cardiac_priors import batch
-    from napari_cardiac_priors.batch import Subject
+    from napari_cardiac_priors.cohort import Subject, store
 
-    real = batch._write_csv
+    real = store._write_csv
 
     def full_disk(path, columns, rows):
         if path.name != "failures.csv":
             raise OSError(errno.ENOSPC, "No space left on device")
         real(path, columns, rows)
 
-    monkeypatch.setattr(batch, "_write_csv", full_disk)
+    monkeypatch.setattr(store, "_write_csv", full_disk)
     subjects = [Subject(id=f"s{i}", images={"ed": tmp_path / f"missing{i}.nii.gz"}) for i in range(3)]
     out = tmp_path / "run"
     with pytest.raises(InputError, match="No space left on device.*failures.csv was written"):

@@ -7,9 +7,10 @@ import sys
 import numpy as np
 import pytest
 
-from napari_cardiac_priors.cli import case_key, main
+from napari_cardiac_priors.cli import main
 from napari_cardiac_priors.io import read_volume, write_volume
 from napari_cardiac_priors.volume import Volume
+from napari_cardiac_priors.workflows.evaluate import case_key
 
 
 def run(capsys, *argv):

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from napari_cardiac_priors.batch import BatchOptions, collect_results, process_subject, read_cohort, write_tables
+from napari_cardiac_priors.cohort import BatchOptions, collect_results, process_subject, read_cohort, write_tables
 from napari_cardiac_priors.io import write_volume
 from napari_cardiac_priors.phantom import make_subject
 

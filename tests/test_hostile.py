@@ -120,7 +120,7 @@ def test_batch_scheduler_that_is_not_dask_fails_within_the_timeout(reply):
     import threading
     import time
 
-    from napari_cardiac_priors.batch import connect
+    from napari_cardiac_priors.cohort import connect
     from napari_cardiac_priors.errors import InputError
 
     server = socket.socket()

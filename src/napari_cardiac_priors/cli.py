@@ -552,7 +552,7 @@ def x_dim(shape_model: str) -> int:
 
 # -- batch ---------------------------------------------------------------------------------
 def _batch(args) -> int:
-    from .batch import BatchOptions, read_cohort, run_batch
+    from .cohort import BatchOptions, read_cohort, run_batch
     from .inference import resolve_device
 
     if args.workers is not None and args.workers < 1:
@@ -615,126 +615,32 @@ class _ProgressBar:
 
 
 # -- evaluate / measure ----------------------------------------------------------------------
-_LABEL_SUFFIXES = ("_seg", "_gt", "_labels", "_label", "_refined")
-
-
-def case_key(path) -> str:
-    """Name shared by a prediction and its reference.
-
-    The stem without its label suffix (``_seg``, ``_gt``, ``_labels``, ``_refined``) and then
-    without a trailing ``_image``: ``patient001_frame01_seg`` and ``patient001_frame01_gt``
-    share ``patient001_frame01``; ``phantom_000_ed_image_seg`` and ``phantom_000_ed_labels``
-    share ``phantom_000_ed``.
-    """
-    from .io import stem
-
-    key = stem(path)
-    for s in _LABEL_SUFFIXES:
-        if key.lower().endswith(s):
-            key = key[: -len(s)]
-            break
-    return key[: -len("_image")] if key.lower().endswith("_image") else key
-
-
-def _index(folder: Path, suffixes) -> dict:
-    from .io import full_suffix, is_labels_name
-
-    if not folder.is_dir():
-        raise InputError(f"{folder}: no such folder")
-    out = {}
-    for p in sorted(folder.iterdir()):
-        if p.is_file() and full_suffix(p) in suffixes and is_labels_name(p) and not p.name.startswith("."):
-            out.setdefault(case_key(p), p)
-    return out
-
-
 def _evaluate(args) -> int:
-    import math
+    from .workflows.evaluate import evaluate_folders
 
-    import numpy as np
-
-    from .conventions import LANDMARK_NAMES
-    from .io import VOLUME_SUFFIXES, read_landmarks, read_volume
-    from .metrics import evaluate_labels, landmark_errors
-    from .volume import resample
-
-    pred_dir, gt_dir = Path(args.pred), Path(args.gt)
-    pred = _index(pred_dir, VOLUME_SUFFIXES)
-    gt = _index(gt_dir, VOLUME_SUFFIXES)
-    common = sorted(set(pred) & set(gt))
-    if not common:
-        raise InputError(f"no prediction in {pred_dir} matches a reference in {gt_dir} (names are matched without _seg/_gt/_labels)")
-    cases = {}
-    for key in common:
-        p = read_volume(pred[key], kind="labels")
-        g = read_volume(gt[key], kind="labels")
-        resampled = p.spatial_shape != g.spatial_shape or not np.allclose(p.affine, g.affine, atol=1e-4)
-        if resampled:
-            p = resample(p, g)
-        case = {"pred": pred[key].name, "gt": gt[key].name, "resampled": bool(resampled),
-                "structures": evaluate_labels(p.array, g.array, g.spacing)}
-        lp, lg = pred_dir / f"{key}_landmarks.json", gt_dir / f"{key}_landmarks.json"
-        if not lp.exists():
-            cands = sorted(pred_dir.glob(f"{key}*_landmarks.json"))
-            lp = cands[0] if cands else lp
-        if lp.exists() and lg.exists():
-            err = landmark_errors(read_landmarks(lp), read_landmarks(lg))
-            case["landmark_error_mm"] = {n: (None if math.isnan(e) else float(e)) for n, e in zip(LANDMARK_NAMES, err)}
-        cases[key] = case
-    summary = {}
-    for name in ("LV", "MYO", "RV", "RVW"):
-        rows = [c["structures"][name] for c in cases.values() if name in c["structures"]]
-        if rows:
-            summary[name] = {m: float(np.nanmean([r[m] for r in rows])) for m in ("dice", "hd", "hd95", "msd")}
-    result = {"n_cases": len(cases), "unmatched_pred": sorted(set(pred) - set(gt)), "cases": cases, "mean": summary}
+    result = evaluate_folders(args.pred, args.gt)
     if args.json:
         print(json.dumps(result, indent=2))
         return 0
     print(f"{'case':28s} {'structure':9s} {'Dice':>6s} {'HD95 mm':>8s} {'MSD mm':>7s}")
-    for key, c in cases.items():
-        for name, m in c["structures"].items():
+    rows = [(key, c["structures"]) for key, c in result["cases"].items()] + [("mean", result["mean"])]
+    for key, structures in rows:
+        for name, m in structures.items():
             print(f"{key:28s} {name:9s} {m['dice']:6.3f} {m['hd95']:8.2f} {m['msd']:7.2f}")
-    for name, m in summary.items():
-        print(f"{'mean':28s} {name:9s} {m['dice']:6.3f} {m['hd95']:8.2f} {m['msd']:7.2f}")
     return 0
 
 
 def _measure(args) -> int:
-    import csv
-    import io as _io
-
-    from .io import atomic_path, read_volume, stem
-    from .metrics import cardiac_measures, ejection_fraction
+    from .workflows.measure import format_table, measure_files, write_table
 
     if args.csv and Path(args.csv).exists() and not args.overwrite:
         raise InputError(f"{args.csv} exists; pass --overwrite to replace it")
-    rows = []
-    for path in args.seg:
-        v = read_volume(path, kind="labels")
-        if v.is_cine:
-            raise InputError(f"{Path(path).name}: measure takes 3D label maps, not cine stacks")
-        rows.append({"file": Path(path).name, **cardiac_measures(v.array, v.spacing)})
-    # ejection fractions for ED/ES pairs whose names differ only by an "ed"/"es" token
-    by_stem = {stem(r["file"]).lower(): r for r in rows}
-    for s, r in by_stem.items():
-        tokens = s.split("_")
-        if "ed" in tokens:
-            other = by_stem.get("_".join("es" if t == "ed" else t for t in tokens))
-            if other is not None:
-                r["lv_ef"] = ejection_fraction(r["lv_ml"], other["lv_ml"])
-                r["rv_ef"] = ejection_fraction(r["rv_ml"], other["rv_ml"])
-    fields = ["file", "lv_ml", "myo_ml", "lv_mass_g", "rv_ml", "rvw_ml", "rv_mass_g", "lv_ef", "rv_ef"]
-    buf = _io.StringIO()
-    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
-    w.writeheader()
-    for r in rows:
-        w.writerow({k: (f"{r[k]:.2f}" if isinstance(r.get(k), float) else r.get(k, "")) for k in fields})
+    rows = measure_files(args.seg)
     if args.csv:
-        with atomic_path(args.csv) as tmp:
-            tmp.write_text(buf.getvalue(), encoding="utf-8")
+        write_table(rows, args.csv, overwrite=args.overwrite)
         print(f"wrote {len(rows)} row(s) to {args.csv}")
     else:
-        sys.stdout.write(buf.getvalue())
+        sys.stdout.write(format_table(rows))
     return 0
 
 

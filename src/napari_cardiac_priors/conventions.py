@@ -10,10 +10,6 @@ from __future__ import annotations
 
 import numpy as np
 
-#: Axis names of a 3D volume and of a cine stack, in array order.
-AXES_3D = ("z", "y", "x")
-AXES_4D = ("t", "z", "y", "x")
-
 #: The segmentation model for real scans that every entry point uses unless told otherwise: the
 #: best measured on held-out patients (BENCHMARKS.md "Real scans"). sslln-acdc 2.2 segments as
 #: unet-acdc 2.1 does (the same trunk) and adds SSLLN's landmark head; its six landmarks are
@@ -22,14 +18,6 @@ DEFAULT_MODEL = "sslln-acdc"
 
 #: Canonical labels: value -> short name.
 LABELS = {0: "background", 1: "LV", 2: "MYO", 3: "RV", 4: "RVW"}
-#: Canonical labels: value -> description.
-LABEL_DESCRIPTIONS = {
-    0: "background",
-    1: "left ventricular cavity",
-    2: "left ventricular wall (myocardium)",
-    3: "right ventricular cavity",
-    4: "right ventricular wall",
-}
 BACKGROUND, LV, MYO, RV, RVW = 0, 1, 2, 3, 4
 #: Canonical label colours (RGBA, 0-1), shared by napari layers and screenshots.
 LABEL_COLORS = {
@@ -54,14 +42,6 @@ LANDMARK_NAMES = (
     "apex",
     "mitral_valve",
 )
-LANDMARK_DESCRIPTIONS = {
-    "rv_insert_anterior": "Landmark-I: anterior RV insertion point",
-    "rv_lateral": "Landmark-II: RV lateral wall turning point",
-    "rv_insert_inferior": "Landmark-III: inferior RV insertion point",
-    "lv_lateral": "Landmark-IV: LV lateral wall mid-point",
-    "apex": "Landmark-V: apex",
-    "mitral_valve": "Landmark-VI: centre of the mitral valve",
-}
 #: Landmark colours by name (napari colour names).
 LANDMARK_COLORS = {
     "rv_insert_anterior": "blue",
@@ -85,13 +65,24 @@ HR_SPACING = (2.0, 1.25, 1.25)
 #: Slice thickness of the simulated low-resolution stacks (mm).
 LR_SLICE_SPACING = 10.0
 
+#: File-name endings (before the suffix) that mark a label map: ``patient001_frame01_gt.nii.gz``,
+#: ``case_seg.nii.gz``. A prediction and its reference share the name without them.
+LABEL_FILE_ENDINGS = ("_segmentation", "_refined", "_labels", "_label", "_mask", "_seg", "_gt")
+#: The cardiac phases of a subject, in file names as tokens (``patient001_ed_seg``).
+PHASES = ("ed", "es")
 
-def label_name(value: int) -> str:
-    """Short name of canonical label ``value``; raises ``ValueError`` if unknown."""
-    try:
-        return LABELS[int(value)]
-    except KeyError as e:
-        raise ValueError(f"unknown label value {value}; canonical labels are {sorted(LABELS)}") from e
+#: One row per subject in a cohort's ``measures.csv`` (volumes mL, mass g, EF %).
+MEASURE_COLUMNS = ("subject", "lv_edv_ml", "lv_esv_ml", "lv_ef", "lv_mass_g", "rv_edv_ml", "rv_esv_ml", "rv_ef",
+                   "plausibility", "qc_flag")
+#: The QC flag of a result without findings; any other non-empty text is a finding.
+QC_OK = "ok"
+#: A shape whose Mahalanobis distance lies beyond this percentile of the training shapes' is flagged.
+IMPLAUSIBLE_PERCENTILE = 99.0
+
+
+def is_flagged(qc_flag) -> bool:
+    """True when a ``qc_flag`` text reports a finding (not empty, not :data:`QC_OK`)."""
+    return qc_flag not in (None, "", QC_OK)
 
 
 def check_labels(array: np.ndarray, *, name: str = "labels") -> None:

@@ -7,9 +7,11 @@ from pathlib import Path
 
 from magicgui.widgets import CheckBox, ComboBox, Container, FileEdit, Label, PushButton, Table
 
+from ..conventions import MEASURE_COLUMNS, is_flagged
 from ..errors import InputError
 
-COLUMNS = ("subject", "lv_edv_ml", "lv_esv_ml", "lv_ef", "lv_mass_g", "rv_edv_ml", "rv_esv_ml", "rv_ef", "qc_flag")
+#: The table's columns: the QC flag next to the subject (visible without scrolling), then the measures
+COLUMNS = ("subject", "qc_flag", *(c for c in MEASURE_COLUMNS if c not in ("subject", "qc_flag", "plausibility")))
 
 
 class CohortWidget(Container):
@@ -43,7 +45,7 @@ class CohortWidget(Container):
         """Read ``path/measures.csv``; returns False (with a notification) if it is not a run folder."""
         from napari.utils.notifications import show_error
 
-        from ..batch import read_measures
+        from ..cohort import read_measures
 
         path = Path(str(path))
         try:
@@ -57,13 +59,13 @@ class CohortWidget(Container):
         failures = path / "failures.csv"
         if failures.exists():
             n_failed = max(0, len(failures.read_text(encoding="utf-8").strip().splitlines()) - 1)
-        n_flag = sum(1 for r in rows if r.get("qc_flag") not in ("", "ok"))
+        n_flag = sum(1 for r in rows if is_flagged(r.get("qc_flag")))
         self._status.value = f"{len(rows)} subjects, {n_flag} flagged, {n_failed} failed"
         return True
 
     def _fill(self) -> None:
-        rows = [r for r in self.rows if not self._flagged.value or r.get("qc_flag") not in ("", "ok")]
-        rows.sort(key=lambda r: (r.get("qc_flag") in ("", "ok"), r["subject"]))  # flagged first
+        rows = [r for r in self.rows if not self._flagged.value or is_flagged(r.get("qc_flag"))]
+        rows.sort(key=lambda r: (not is_flagged(r.get("qc_flag")), r["subject"]))  # flagged first
         self.row_ids = [r["subject"] for r in rows]
         self.table.value = {"data": [[r.get(c, "") for c in COLUMNS] for r in rows],
                             "index": [str(i + 1) for i in range(len(rows))], "columns": list(COLUMNS)}
@@ -73,7 +75,7 @@ class CohortWidget(Container):
         from napari.layers import Layer
         from napari.utils.notifications import show_error
 
-        from ..batch import subject_files
+        from ..cohort import subject_files
         from ..io import read_landmarks, read_volume
         from .landmark_points import LandmarkPoints
         from .layers import volume_layer_data

@@ -7,6 +7,7 @@ from __future__ import annotations
 from magicgui.widgets import ComboBox, Container, Label, ProgressBar, PushButton
 
 from ..errors import InputError
+from ..workflows.qc import shape_finding
 
 STEPS = ("loading the model", "running the network", "adding the layers")
 
@@ -165,9 +166,9 @@ class SegmentWidget(Container):
         if plaus is not None:
             self._plausibility.value = (f"Mahalanobis distance {plaus['distance']:.1f}: beyond "
                                         f"{plaus['percentile']:.0f} % of the training shapes")
-            if plaus["percentile"] >= 99.0:
-                show_warning("the segmentation's shape is unlike the training shapes (beyond the 99th percentile): "
-                             "check it before measuring volumes")
+            finding = shape_finding(plaus)
+            if finding:
+                show_warning(f"{finding}: check the segmentation before measuring volumes")
         name = f"{self._image_name} labels ({result.model})"
         self.labels_layer = self._viewer.add_layer(Layer.create(*volume_layer_data(result.labels, name=name)))
         if result.landmarks is not None and result.landmarks.valid.any():

@@ -44,7 +44,6 @@ __all__ = [
 NIFTI_SUFFIXES = (".nii", ".nii.gz")
 VOLUME_SUFFIXES = NIFTI_SUFFIXES + (".mha", ".mhd", ".nrrd", ".nhdr")
 WRITE_SUFFIXES = NIFTI_SUFFIXES + (".mha", ".nrrd")
-_LABEL_NAME = re.compile(r"(_gt|_seg|_labels?|_mask|_refined|_segmentation)$", re.IGNORECASE)
 _ACDC_GT_NAME = re.compile(r"^patient\d{3}_frame\d{2}_gt$", re.IGNORECASE)
 
 LabelScheme = Literal["auto", "canonical", "acdc"]
@@ -52,7 +51,9 @@ LabelScheme = Literal["auto", "canonical", "acdc"]
 
 def is_labels_name(path: str | os.PathLike) -> bool:
     """True when the file name marks a label map (``*_gt``, ``*_seg``, ``*_labels``, ...)."""
-    return bool(_LABEL_NAME.search(stem(path)))
+    from ..conventions import LABEL_FILE_ENDINGS
+
+    return stem(path).lower().endswith(LABEL_FILE_ENDINGS)
 
 
 def can_read_volume(path: str | os.PathLike) -> bool:

@@ -11,6 +11,9 @@ import math
 import time
 from pathlib import Path
 
+from ..conventions import MEASURE_COLUMNS, is_flagged
+from .store import _fmt
+
 HISTOGRAMS = (("lv_edv_ml", "LV EDV (mL)"), ("lv_esv_ml", "LV ESV (mL)"), ("lv_ef", "LV EF (%)"),
               ("lv_mass_g", "LV mass (g)"), ("rv_edv_ml", "RV EDV (mL)"), ("rv_ef", "RV EF (%)"))
 _COLOURS = ("#4c72b0", "#dd8452", "#55a868", "#c44e52", "#8172b3", "#937860", "#da8bc3", "#8c8c8c")
@@ -66,8 +69,7 @@ def histogram_svg(values_by_group: dict, title: str, *, bins: int = 12, width: i
 
 def write_report(out_dir, results: list[dict], failures: list[dict], *, subjects=None, title: str = "Cohort run") -> Path:
     """Write ``out_dir/report.html`` from the run's result records and failures; returns its path."""
-    from .batch import MEASURE_COLUMNS, _fmt
-    from .io import atomic_path
+    from ..io import atomic_path
 
     out = Path(out_dir)
     groups = {s.id: s.group for s in subjects or []}
@@ -75,7 +77,7 @@ def write_report(out_dir, results: list[dict], failures: list[dict], *, subjects
     by_group: dict = {}
     for r in rows:
         by_group.setdefault(groups.get(r["subject"]) or r.get("group") or "all", []).append(r["measures"])
-    flagged = [r for r in rows if r["measures"].get("qc_flag") not in (None, "", "ok")]
+    flagged = [r for r in rows if is_flagged(r["measures"].get("qc_flag"))]
     params = rows[0].get("parameters", {}) if rows else {}
     e = html.escape
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{e(title)}</title><style>{_CSS}</style></head><body>",
@@ -106,7 +108,7 @@ def write_report(out_dir, results: list[dict], failures: list[dict], *, subjects
         f"<th class='{'l' if c in ('subject', 'qc_flag') else ''}'>{e(c)}</th>" for c in MEASURE_COLUMNS) + "</tr>")
     for r in rows:
         m = r["measures"]
-        cls = " class='flag'" if m.get("qc_flag") not in (None, "", "ok") else ""
+        cls = " class='flag'" if is_flagged(m.get("qc_flag")) else ""
         parts.append(f"<tr{cls}>" + "".join(
             f"<td class='{'l' if c in ('subject', 'qc_flag') else ''}'>{e(_fmt(m.get(c)))}</td>" for c in MEASURE_COLUMNS) + "</tr>")
     parts.append("</table><p>Volumes in mL, mass in g (density 1.05 g/mL), EF in %. The plausibility column is "
