@@ -56,4 +56,4 @@ clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache
 
 atlases: $(STAMP)   ## regenerate the bundled phantom atlas set
-	$(BIN)/python -m napari_cardiac_priors.registry.atlases
+	$(BIN)/python -m napari_cardiac_priors.atlases.phantom

@@ -5,7 +5,6 @@ the change of ``sys.getrefcount(None)`` over 200 thread-worker results or slider
 healthy; PySide6 6.12.0 gives about -200 / -600, 6.11.3 about +400, 6.9.3 about 0).
 """
 import sys, time
-import numpy as np
 from qtpy.QtWidgets import QApplication
 app = QApplication.instance() or QApplication([])
 from napari.qt.threading import create_worker

@@ -2,7 +2,6 @@
 
 import nibabel as nib
 import numpy as np
-import pytest
 
 from napari_cardiac_priors.io import read_volume, write_volume
 from napari_cardiac_priors.io.acdc import ACDC_GROUPS, iter_patients

@@ -49,7 +49,8 @@ def test_models_remove_never_deletes_a_file_outside_the_user_folder(tmp_path, ca
 def test_models_remove_refuses_a_replaced_file_and_removes_an_atlas_folder(tmp_path, capsys):
     from helpers import install_tiny_slab
 
-    from napari_cardiac_priors.registry.atlases import phantom_atlases, write_atlas_set
+    from napari_cardiac_priors.atlases.phantom import phantom_atlases
+    from napari_cardiac_priors.registry.atlases import write_atlas_set
 
     name = install_tiny_slab(tmp_path)
     path = registry.get_model(name).path

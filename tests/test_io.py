@@ -1,15 +1,11 @@
 """Geometry-exact reading and writing, and one clear error for each kind of bad input."""
 
-import gzip
-import json
-
 import nibabel as nib
 import numpy as np
 import pytest
 
 from napari_cardiac_priors.errors import InputError
 from napari_cardiac_priors.io import is_labels_name, read_volume, write_volume
-from napari_cardiac_priors.volume import Volume
 
 
 @pytest.mark.parametrize("suffix", [".nii", ".nii.gz", ".mha", ".nrrd"])

@@ -1,4 +1,3 @@
-import json
 
 import numpy as np
 import pytest
@@ -88,7 +87,8 @@ def test_bundled_phantom_atlases_load():
 
 
 def test_user_atlas_set_round_trip_and_tamper(tmp_path):
-    from napari_cardiac_priors.registry.atlases import load_atlases, phantom_atlases, write_atlas_set
+    from napari_cardiac_priors.atlases.phantom import phantom_atlases
+    from napari_cardiac_priors.registry.atlases import load_atlases, write_atlas_set
 
     entry = write_atlas_set(phantom_atlases(2, seed=42), "my-atlases", description="two")
     assert entry.task == "atlas" and "my-atlases" in [e.name for e in registry.list_models(task="atlas")]

@@ -109,7 +109,7 @@ def test_landmark_names_come_from_anatomy_not_slice_order():
     from napari_cardiac_priors.conventions import LANDMARK_NAMES
     from napari_cardiac_priors.landmarks import derive_from_labels, from_slab_probabilities
     from napari_cardiac_priors.metrics import landmark_errors
-    from napari_cardiac_priors.training.slab import slab_landmark_target
+    from napari_cardiac_priors.training.tasks.slab import slab_landmark_target
 
     _, labels = _phantom_lr()
 
@@ -326,7 +326,7 @@ def test_warm_start_puts_a_unet_into_the_centre_slice_of_a_slab(tmp_path):
 def test_calibrate_batchnorm_averages_the_given_batches():
     import torch
 
-    from napari_cardiac_priors.training.slab import calibrate_batchnorm
+    from napari_cardiac_priors.training.tasks.slab import calibrate_batchnorm
 
     net = torch.nn.Sequential(torch.nn.Conv2d(1, 1, 1, bias=False), torch.nn.BatchNorm2d(1))
     torch.nn.init.ones_(net[0].weight)

@@ -65,6 +65,39 @@ def test_acnn_trains_with_the_tl_prior(tl_run, tmp_path, name):
     assert np.isfinite(rec["loss"]) and ("dice_LV" in rec["val"] or "mae" in rec["val"])
 
 
+def _tamper(path) -> None:
+    """Change the last weight bytes of a safetensors file (it stays a valid safetensors file)."""
+    data = bytearray(path.read_bytes())
+    data[-4:] = bytes(b ^ 0xFF for b in data[-4:])
+    path.write_bytes(bytes(data))
+
+
+def test_a_tampered_tl_prior_is_refused(tl_run, tmp_path):
+    """The frozen prior goes through the registry's hash check: a T-L model whose weights file was
+    altered after it was installed is refused with an error naming the model and the file (also
+    after an intact load in the same process), and so is a run folder's altered weights."""
+    import shutil
+
+    from helpers import install_tiny_tl
+    from napari_cardiac_priors.registry import RegistryError, get_model
+    from napari_cardiac_priors.training.tasks import make_task
+
+    name = install_tiny_tl(tmp_path, name="tiny-tl-tampered")
+    assert not any(p.requires_grad for p in load_frozen_tl(name).parameters())  # intact: loads
+    _tamper(get_model(name).path)
+    with pytest.raises(RegistryError, match=r"'tiny-tl-tampered'.*tiny-tl-tampered\.safetensors.*sha256"):
+        load_frozen_tl(name)
+    base = get_recipe("acnn-seg-phantom")
+    with pytest.raises(RegistryError, match="tiny-tl-tampered"):
+        make_task(replace(base, train_options={**base.train_options, "prior": name})).prior()
+    run = tmp_path / "tl-run"
+    shutil.copytree(tl_run[0], run)
+    load_frozen_tl(run)
+    _tamper(run / "model.safetensors")
+    with pytest.raises(RegistryError, match=r"tl-run.*model\.safetensors.*sha256"):
+        load_frozen_tl(run)
+
+
 def _install_run(run, tmp_path, name) -> dict:
     """Install a training run's weights under ``name`` in the user model folder; returns its entry."""
     import shutil
@@ -123,7 +156,7 @@ def test_plausibility_of_training_like_and_broken_shapes(tmp_path):
 
 
 def test_batch_plausibility_column(tl_run, tmp_path):
-    from napari_cardiac_priors.batch import BatchOptions, Subject, process_subject
+    from napari_cardiac_priors.cohort import BatchOptions, Subject, process_subject
     from napari_cardiac_priors.io import write_volume
     from napari_cardiac_priors.phantom import make_subject
 
@@ -174,8 +207,6 @@ def test_volume_prior_prefers_the_truth_and_reaches_the_logits():
 
 
 def test_acnn_seg_acdc_trains_with_a_prior_on_whole_cases(tmp_path, acdc_root):
-    import torch
-
     from helpers import install_tiny_slab, install_tiny_tl
     from napari_cardiac_priors.nn import build
     from napari_cardiac_priors.training.tasks import make_task

@@ -442,7 +442,8 @@ def _refine(args) -> int:
 def _atlases(args) -> int:
     from .inference import resolve_device
     from .io import VOLUME_SUFFIXES, full_suffix
-    from .registry.atlases import build_from_images, write_atlas_set
+    from .atlases.from_images import build_from_images
+    from .registry.atlases import write_atlas_set
 
     from .registry import check_name
 

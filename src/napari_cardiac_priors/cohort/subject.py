@@ -82,14 +82,13 @@ def _input_sha256(path) -> str:
 
 def _atlas_digest(name: str) -> str:
     from .. import registry
+    from ..registry import sha256_of_folder
     from ..registry.atlases import AUTO, PHANTOM_ATLASES, REAL_ATLASES
 
     if name == AUTO:  # either set may be used: both decide the outputs
         return hashlib.sha256(f"{_atlas_digest(REAL_ATLASES)}:{_atlas_digest(PHANTOM_ATLASES)}".encode()).hexdigest()
     if Path(name).is_dir():
-        from ..registry.atlases import _digest
-
-        return _digest(Path(name))
+        return sha256_of_folder(Path(name))
     return registry.get_model(name).sha256
 
 

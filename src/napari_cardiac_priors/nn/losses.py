@@ -82,21 +82,130 @@ def shape_prior_loss(encoder, probabilities: torch.Tensor, target: torch.Tensor)
     return code_distance(encoder(probabilities), ref)
 
 
-def acnn_seg_loss(logits: torch.Tensor, target: torch.Tensor, encoder=None, *, lambda1: float = 0.01) -> torch.Tensor:
+def pad_widths(spatial, shape) -> list[int]:
+    """``torch.nn.functional.pad`` widths that pad the sizes ``spatial`` (of the last axes,
+    ``(Z, Y, X)``) at the end of each axis to ``shape`` (a T-L grid); ValueError if an axis is larger."""
+    pad = []
+    for n, t in zip(reversed(tuple(spatial)), reversed(tuple(shape))):
+        if int(t) < int(n):
+            raise ValueError(f"{tuple(spatial)} is larger than the T-L grid {tuple(shape)}")
+        pad += [0, int(t) - int(n)]
+    return pad
+
+
+def pad_probabilities(probs: torch.Tensor, shape) -> torch.Tensor:
+    """Pad ``(N, C, Z, Y, X)`` probabilities at the end of each axis to the T-L grid ``shape``
+    ``(Z, Y, X)``: background (channel 0) 1, the other channels 0 in the padding."""
+    pad = pad_widths(probs.shape[2:], shape)
+    out = F.pad(probs, pad)
+    if any(pad):
+        mask = F.pad(torch.ones_like(probs[:, :1]), pad)
+        out[:, :1] = out[:, :1] + (1 - mask)
+    return out
+
+
+def acnn_seg_loss(logits: torch.Tensor, target: torch.Tensor, encoder=None, *, lambda1: float = 0.01,
+                  grid_shape=None) -> torch.Tensor:
     """ACNN-Seg eq. 1 without weight decay (given to the optimiser): cross-entropy +
-    ``lambda1`` x the shape prior through ``encoder`` (None: the plain 3D-Seg baseline)."""
+    ``lambda1`` x the shape prior through ``encoder`` (None: the plain 3D-Seg baseline).
+
+    ``grid_shape`` ``(Z, Y, X)``: the encoder's grid, when the volume ``(N, C, *S)`` is smaller;
+    for the prior term only, probabilities and target are padded at the end of each axis to it
+    as background (:func:`pad_probabilities`).
+    """
     loss = nn.functional.cross_entropy(logits, target.long())
     if encoder is not None and lambda1:
-        loss = loss + lambda1 * shape_prior_loss(encoder, torch.softmax(logits, dim=1), target)
+        probs = torch.softmax(logits, dim=1)
+        if grid_shape is not None:
+            probs = pad_probabilities(probs, grid_shape)
+            target = F.pad(target, pad_widths(target.shape[1:], grid_shape))  # label 0: background
+        loss = loss + lambda1 * shape_prior_loss(encoder, probs, target)
     return loss
 
 
-def acnn_sr_loss(output: torch.Tensor, target: torch.Tensor, predictor=None, *, lambda1: float = 0.01) -> torch.Tensor:
+def acnn_sr_loss(output: torch.Tensor, target: torch.Tensor, predictor=None, *, lambda1: float = 0.01,
+                 grid_shape=None) -> torch.Tensor:
     """ACNN-SR eq. 2 without weight decay: smooth-L1 to the HR image + ``lambda1`` x the code
-    distance through the (frozen) T-L ``predictor`` (None: SR without prior)."""
+    distance through the (frozen) T-L ``predictor`` (None: SR without prior).
+
+    ``grid_shape`` ``(Z, Y, X)``: the predictor's grid, when the volumes ``(N, 1, *S)`` are
+    smaller; both are zero-padded at the end of each axis to it first, and both terms are
+    taken on the padded grid.
+    """
+    if grid_shape is not None:
+        pad = pad_widths(output.shape[2:], grid_shape)
+        output, target = F.pad(output, pad), F.pad(target, pad)
     loss = nn.functional.smooth_l1_loss(output, target)
     if predictor is not None and lambda1:
         with torch.no_grad():
             ref = predictor(target)
         loss = loss + lambda1 * code_distance(predictor(output), ref)
+    return loss
+
+
+def volume_prior_loss(encoder, logits: torch.Tensor, target: torch.Tensor, grids: torch.Tensor) -> torch.Tensor:
+    """The ACNN shape prior for a volume prediction on a model grid that is not the T-L grid.
+
+    Softmax probabilities and the one-hot target are sampled onto each sample's T-L grid
+    (``grids`` ``(N, Z, Y, X, 3)``: (x, y, z) in [-1, 1] for ``grid_sample`` with
+    ``align_corners=True``; probabilities bilinearly, the target by nearest neighbour; the
+    foreground is sampled and background is 1 minus it, so 1 outside the volume), cut to the
+    encoder's classes, and compared through the (frozen) label ``encoder`` (:func:`code_distance`).
+
+    ``logits`` ``(N, C, S, Y, X)``; ``target`` ``(N, S, Y, X)`` integer labels.
+    """
+    from .tl import one_hot
+
+    def sample(p, mode):
+        fg = F.grid_sample(p[:, 1:], grids, mode=mode, padding_mode="zeros", align_corners=True)
+        return torch.cat([1.0 - fg.sum(1, keepdim=True), fg], 1)
+
+    n_tl = encoder.__self__.n_classes if hasattr(encoder, "__self__") else logits.shape[1]
+    probs = sample(torch.softmax(logits.float(), 1), "bilinear")[:, :n_tl]
+    with torch.no_grad():
+        ref = encoder(sample(one_hot(target, logits.shape[1]), "nearest")[:, :n_tl])
+    return code_distance(encoder(probs), ref)
+
+
+def tl_autoencoder_loss(logits: torch.Tensor, target: torch.Tensor, *, dice_weight: float = 0.0) -> torch.Tensor:
+    """The T-L label autoencoder's reconstruction loss: cross-entropy of the reconstruction
+    ``logits`` ``(N, C, Z, Y, X)`` to the clean ``target`` ``(N, Z, Y, X)`` (the input was the
+    noisy one-hot map), plus ``dice_weight`` x :func:`squared_dice_loss` (0: cross-entropy alone)."""
+    loss = F.cross_entropy(logits, target)
+    if dice_weight:
+        loss = loss + dice_weight * squared_dice_loss(logits, target)
+    return loss
+
+
+def sdnet_loss(model, out: dict, image: torch.Tensor, labels: torch.Tensor, labelled: torch.Tensor, *,
+               weights: dict | None = None, adversarial: bool = True) -> torch.Tensor:
+    """SDNet's semi-supervised cost (Chartsias et al. 2019), weighted by ``weights`` (over
+    :data:`~.sdnet.SDNET_WEIGHTS`): image reconstruction MAE + KL of the modality factor + the
+    z-reconstruction MAE (a sampled z; draws from torch's generator) + soft Dice on the labelled
+    slices, and unless ``adversarial`` is False (a warm-up without the mask critic) the LSGAN
+    terms on masks: the generator's term sees the critic's parameters detached, and the
+    critic's own term (real = the labelled slices' one-hot masks, fake = the detached
+    predictions, weighted 0.5) is added, so that one backward pass trains both sides.
+
+    ``out``: ``model(image)`` (its dict); ``image`` ``(N, 1, H, W)``; ``labels`` ``(N, H, W)``
+    integer; ``labelled`` ``(N,)`` bool: the slices whose labels count.
+    """
+    from .sdnet import SDNET_WEIGHTS, kl_divergence, lsgan_loss, soft_dice_loss, z_reconstruction_loss
+
+    w = {**SDNET_WEIGHTS, **(weights or {})}
+    loss = w["reconstruction"] * (out["reconstruction"] - image).abs().mean()
+    loss = loss + w["kl"] * kl_divergence(out["mu"], out["logvar"])
+    loss = loss + w["z_reconstruction"] * z_reconstruction_loss(model, out["anatomy"])
+    seg = out["segmentation"]
+    if labelled.any():
+        loss = loss + w["dice"] * soft_dice_loss(seg[labelled], labels[labelled])
+    if not adversarial:
+        return loss
+    disc = model.discriminator
+    fake = seg[:, 1:]
+    frozen = {k: v.detach() for k, v in disc.named_parameters()}
+    loss = loss + w["adversarial"] * lsgan_loss(torch.func.functional_call(disc, frozen, (fake,)), True)
+    if labelled.any():
+        real = F.one_hot(labels[labelled], seg.shape[1]).movedim(-1, 1).float()[:, 1:]
+        loss = loss + 0.5 * (lsgan_loss(disc(real), True) + lsgan_loss(disc(fake.detach()), False))
     return loss

@@ -18,7 +18,8 @@ from .appearance import Appearance, render_image, sample_appearance
 from .artefacts import LRArtefacts, sample_lr_artefacts, simulate_lr
 from .generate import GRID_SHAPE, Phantom, add_lr, grid_affine, make_phantom, make_subject, subject_seed, write_subject
 from .landmark_rules import phantom_landmarks
-from .shape import PATHOLOGIES, PATHOLOGY_RANGES, HeartShape, sample_shape
+from .sampling import sample_shape
+from .shape import PATHOLOGIES, PATHOLOGY_RANGES, HeartShape
 
 __all__ = [
     "GRID_SHAPE",

@@ -21,7 +21,8 @@ from .anatomy import ed_geometry, es_geometry, heart_frame, label_points
 from .appearance import Appearance, render_image, sample_appearance
 from .artefacts import LRArtefacts, sample_lr_artefacts, simulate_lr
 from .landmark_rules import phantom_landmarks
-from .shape import PATHOLOGIES, HeartShape, sample_shape
+from .sampling import sample_shape
+from .shape import PATHOLOGIES, HeartShape
 
 GRID_SHAPE = (64, 144, 144)
 PHASES = ("ed", "es")

@@ -178,14 +178,19 @@ def sha256_of(path: str | os.PathLike) -> str:
     return h.hexdigest()
 
 
+def sha256_of_folder(folder: str | os.PathLike) -> str:
+    """Hex sha256 of a folder's files (not hidden ones, not subfolders): of the lines
+    ``name:sha256`` in name order, so a renamed, changed, added or removed file changes it."""
+    lines = [f"{p.name}:{sha256_of(p)}" for p in sorted(Path(folder).iterdir()) if p.is_file() and not p.name.startswith(".")]
+    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
+
+
 def verified_path(entry: ModelEntry | str) -> Path:
     """The weights file of ``entry`` after checking that it exists and its sha256 matches."""
     entry = get_model(entry) if isinstance(entry, str) else entry
     path = entry.path
     if entry.task == "atlas" and path.is_dir():
-        from .atlases import _digest
-
-        if _digest(path) != entry.sha256:
+        if sha256_of_folder(path) != entry.sha256:
             raise RegistryError(f"atlas set {entry.name!r}: the files in {path.name} differ from the manifest (sha256 mismatch)")
         return path
     if not path.is_file():

@@ -10,14 +10,13 @@ loading either way).
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..landmarks import Landmarks
 from ..volume import Volume
-from . import BUNDLED_DIR, ModelEntry, RegistryError, _read_manifest, _write_manifest, get_model, sha256_of, user_dir, verified_path
+from . import BUNDLED_DIR, ModelEntry, RegistryError, _read_manifest, _write_manifest, get_model, sha256_of_folder, user_dir, verified_path
 
 
 @dataclass
@@ -28,11 +27,6 @@ class Atlas:
     labels: Volume
     landmarks: Landmarks
     image: Volume | None = None
-
-
-def _digest(folder: Path) -> str:
-    lines = [f"{p.name}:{sha256_of(p)}" for p in sorted(folder.iterdir()) if p.is_file() and not p.name.startswith(".")]
-    return hashlib.sha256("\n".join(lines).encode()).hexdigest()
 
 
 #: the atlas-set name that lets the target choose (:func:`atlas_set_for`)
@@ -133,49 +127,9 @@ def write_atlas_set(atlases: list[Atlas], name: str, *, directory: str | os.Path
             write_volume(atlas.image, f"{stem}_image.nii.gz")
     entry = ModelEntry.from_dict({
         "name": name, "version": "1.0", "task": "atlas", "architecture": "atlas-set",
-        "file": f"atlases/{name}", "sha256": _digest(folder), "description": description,
+        "file": f"atlases/{name}", "sha256": sha256_of_folder(folder), "description": description,
         "config": {"n_atlases": len(atlases), "ids": [a.id for a in atlases]},
         "labels": {str(v): v for v in range(5)}, "training": training or {}, "license": license, "citation": citation,
     }, root=root)
     _write_manifest(root, [e for e in entries if e.name != name] + [entry])
     return entry
-
-
-def phantom_atlases(n: int = 20, *, seed: int = 7000) -> list[Atlas]:
-    """``n`` HR phantom atlases (ED and ES alternating, all pathologies) with exact labels and landmarks."""
-    from ..phantom import PATHOLOGIES, make_subject
-
-    atlases = []
-    for i in range(n):
-        ph = make_subject(seed + i, pathology=PATHOLOGIES[i % len(PATHOLOGIES)])["ed" if i % 2 == 0 else "es"]
-        atlases.append(Atlas(f"phantom{seed + i}_{ph.info['phase']}_{ph.info['pathology']}", ph.labels, ph.landmarks))
-    return atlases
-
-
-def build_from_images(images, model: str, *, device: str = "cpu") -> list[Atlas]:
-    """Atlases from a user's HR volumes: segment each with ``model`` (an SSLLN-HR model) and
-    keep its labels and landmarks (as the paper builds its atlases with SSLLN-HR)."""
-    import warnings
-
-    from ..inference import load_model, segment
-    from ..io import read_volume, stem
-
-    loaded = load_model(model, device=device)
-    atlases = []
-    for path in images:
-        vol = read_volume(path, kind="image")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            result = segment(vol, loaded)
-        if result.landmarks is None or result.landmarks.valid.sum() < 4:
-            raise RegistryError(f"{Path(path).name}: the model found fewer than 4 landmarks; it cannot be an atlas")
-        atlases.append(Atlas(stem(path), result.labels, result.landmarks, vol))
-    return atlases
-
-
-if __name__ == "__main__":  # pragma: no cover - developer tool: `make atlases`
-    write_atlas_set(
-        phantom_atlases(20), "atlases-phantom", bundled=True, overwrite=True,
-        description="20 HR phantom atlases (1.25 x 1.25 x 2 mm; NOR, DCM, HCM, MINF, RV; ED and ES): exact labels and landmarks",
-        license="BSD-3-Clause (synthetic)", training={"data": "phantom", "seeds": "7000-7019"},
-    )

@@ -22,40 +22,6 @@ from .recipes import Recipe
 FLOAT32_BUFFERS = ("code_", "distance_", "z_")
 
 
-def validate(network, cases, contract, *, device="cpu") -> dict:
-    """Mean Dice per structure (on each case's own grid) and mean landmark error (mm)."""
-    import warnings
-
-    from ..contract import probabilities_to_input, to_model
-    from ..inference import keep_largest_component, predict_probabilities
-    from ..landmarks import from_probabilities
-    from ..metrics import STRUCTURES, dice, landmark_errors
-
-    was_training = network.training
-    network.eval()
-    dices = {name: [] for name in STRUCTURES.values()}
-    errs = []
-    for case in cases:
-        image, grid = to_model(case.image, contract)
-        seg_p, lmk_p = predict_probabilities(network, image, device=device)
-        labels = keep_largest_component(probabilities_to_input(seg_p, grid, case.image).argmax(0).astype(np.uint8))
-        for v, name in STRUCTURES.items():
-            if v < seg_p.shape[0]:
-                dices[name].append(dice(labels == v, case.labels.array == v))
-        if lmk_p is not None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                errs.append(landmark_errors(from_probabilities(lmk_p, grid.volume(lmk_p[0])), case.landmarks))
-    network.train(was_training)
-    out = {f"dice_{k}": float(np.mean(v)) for k, v in dices.items() if v}
-    out["dice_mean"] = float(np.mean([out[k] for k in out]))
-    if errs:
-        e = np.array(errs)
-        out["landmark_error_mm_median"] = [float(v) for v in np.nanmedian(e, axis=0)]
-        out["landmark_missing"] = int(np.isnan(e).sum())
-    return out
-
-
 def learning_rate(recipe: Recipe, epoch: int, epochs: int) -> float:
     """The learning rate of (0-based) ``epoch`` out of ``epochs`` under the recipe's schedule."""
     if recipe.lr_schedule == "constant":

@@ -205,9 +205,9 @@ RECIPES.update({
         input={"size": [12, 96, 96], "spacing": [10.0, 1.6, 1.6], "normalisation": "percentile_1_99"},
         # 1.1 (candidate): 1.0 (stages 15/10/5, cross-entropy alone) reconstructed the myocardium at Dice 0.58;
         # longer stages, a squared-Dice term and in-plane shifts of up to 6 voxels (~10 mm)
-        epochs=130, batch_size=8, weight_decay=5e-6, data="acdc", train_ids=ACDC_TRAINING, val_ids=ACDC_VALIDATION,
+        epochs=90, batch_size=8, weight_decay=5e-6, data="acdc", train_ids=ACDC_TRAINING, val_ids=ACDC_VALIDATION,
         val_every=10, version="1.1",
-        train_options={"stages": [["ae", 90], ["predictor", 30], ["joint", 10]], "swap_p": 0.1, "dice_weight": 1.0,
+        train_options={"stages": [["ae", 60], ["predictor", 22], ["joint", 8]], "swap_p": 0.1, "dice_weight": 1.0,
                        "shift_px": 6},
         license=_ACDC["license"], citation=f"ACDC: {ACDC_CITATION}. Method: {ACNN_CITATION}",
     ),

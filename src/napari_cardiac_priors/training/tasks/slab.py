@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .tasks import Task
+from .base import Task
 
 #: the fields of :class:`SlabAugmentation` that change intensities only
 _INTENSITY_FIELDS = ("gamma", "contrast", "brightness", "bias", "blur_px", "lowres", "noise_sd", "noise_seed")
@@ -88,8 +88,8 @@ def slab_landmark_target(labels: np.ndarray, spacing, *, radius_mm: float = 4.0,
     (default: the centroid of LV + MYO)."""
     import warnings
 
-    from ..conventions import LV, MYO, RV
-    from ..landmarks import inplane_points
+    from ...conventions import LV, MYO, RV
+    from ...landmarks import inplane_points
 
     labels = np.asarray(labels)
     _, sy, sx = (float(v) for v in spacing)
@@ -118,8 +118,8 @@ def slab_landmark_target(labels: np.ndarray, spacing, *, radius_mm: float = 4.0,
 
 def prepare_case(case, *, normalisation: str = "percentile_1_99", radius_mm: float = 4.0) -> dict:
     """Arrays of a training :class:`~.data.Case` for slab sampling (its own grid)."""
-    from ..contract import normalise
-    from ..conventions import LV, MYO, RV
+    from ...contract import normalise
+    from ...conventions import LV, MYO, RV
 
     labels = case.labels.array.astype(np.uint8)
     heart = np.isin(labels, (LV, MYO, RV))
@@ -140,7 +140,7 @@ def sample_slab(arrays: dict, k: int, contract: dict, size, aug: SlabAugmentatio
     centred on the slice's heart (plus the augmentation's shift)."""
     from scipy import ndimage
 
-    from ..contract import slab_indices
+    from ...contract import slab_indices
 
     aug = aug or SlabAugmentation()
     Y, X = (int(v) for v in size)
@@ -217,15 +217,15 @@ class SlabTask(Task):
     domain = None
 
     def load(self, ids, *, max_cases=None, training=True):
-        from ..io.acdc import default_root
-        from .data import acdc_cases
+        from ...io.acdc import default_root
+        from ..data import acdc_cases
 
         cases = acdc_cases(self.data_root or default_root(), ids)
         if max_cases:
             cases = cases[:max_cases]
         if not training:
             return cases
-        from ..quality import training_domain
+        from ...quality import training_domain
 
         self.domain = training_domain([c.image for c in cases])  # stored with the model (domain notes)
         return [prepare_case(c, normalisation=self.recipe.input.get("normalisation", "percentile_1_99"),
@@ -262,7 +262,7 @@ class SlabTask(Task):
 
         import torch
 
-        from .tasks import tl_sample_grid
+        from .prior import tl_sample_grid
 
         r = self.recipe
         drawn = sample_slab_augmentation(rng, int(r.input["slab"]), strength=strength)
@@ -312,7 +312,7 @@ class SlabTask(Task):
         calibrate_batchnorm(net, (batch[0] for batch in batches))
 
     def loss(self, net, batch, stage):
-        from ..nn.losses import sslln_loss, squared_dice_loss
+        from ...nn.losses import sslln_loss, squared_dice_loss
 
         x, seg_t, lmk_t = batch[:3]
         out = net(x)
@@ -323,7 +323,7 @@ class SlabTask(Task):
         else:
             loss = squared_dice_loss(out, seg_t)
         if len(batch) > 3:  # ACNN: the shape prior on a whole case (see _volume_sample)
-            from .tasks import volume_prior_loss
+            from ...nn.losses import volume_prior_loss
 
             slabs, vol_t, grid = batch[3:]
             vol = net(slabs)
@@ -333,8 +333,8 @@ class SlabTask(Task):
         return loss
 
     def validate(self, net, cases):
-        from ..inference import segment_slab
-        from ..metrics import STRUCTURES, dice
+        from ...inference import segment_slab
+        from ...metrics import STRUCTURES, dice
 
         was = net.training
         net.eval()

@@ -1,0 +1,94 @@
+"""ACNN-Seg and ACNN-SR (LR stack -> HR volume) on phantom LR/HR pairs, with the shape prior of
+a frozen T-L model (``train_options["prior"]``: a registry name or a run folder; None = no prior)."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .base import Task, _batches, _dice_per_class
+
+
+def _stack_slices(arrays) -> np.ndarray:
+    """Stack ``(Z, Y, X)`` arrays whose slice counts differ (LR stacks of 8-12 slices and their HR
+    grids): each is padded with zeros after its last slice to the largest count (background:
+    label 0, intensity 0, as outside the stack)."""
+    n = max(a.shape[0] for a in arrays)
+    return np.stack([np.pad(a, ((0, n - a.shape[0]),) + ((0, 0),) * (a.ndim - 1)) for a in arrays])
+
+
+def _pad_spec(spatial, shape) -> list[int]:
+    """``torch.nn.functional.pad`` widths that pad ``spatial`` at the end of each axis to ``shape``
+    (:func:`napari_cardiac_priors.nn.losses.pad_widths`, imported when called: no torch here)."""
+    from ...nn.losses import pad_widths
+
+    return pad_widths(spatial, shape)
+
+
+def pad_probabilities(probs, shape):
+    """Pad ``(N, C, Z, Y, X)`` probabilities to the T-L grid: background 1 in the padding
+    (:func:`napari_cardiac_priors.nn.losses.pad_probabilities`, imported when called)."""
+    from ...nn.losses import pad_probabilities as pad
+
+    return pad(probs, shape)
+
+
+class ACNNTask(Task):
+    """ACNN-Seg (``config["task"] == "segmentation"``) or ACNN-SR on phantom LR/HR pairs."""
+
+    OPTIONS = Task.OPTIONS | {'prior', 'lambda1', 'motion', 'noise_sd', 'crop'}
+
+    @property
+    def _segmentation(self) -> bool:
+        return self.recipe.config.get("task", "segmentation") == "segmentation"
+
+    def load(self, ids, *, max_cases=None, training=True):
+        from ..pairs import phantom_pairs
+
+        opts = self.recipe.train_options
+        return phantom_pairs(ids[:max_cases] if max_cases else ids, crop=tuple(opts.get("crop", (120, 120))),
+                             factor=int(self.recipe.config.get("factor", 5)))
+
+    def batches(self, items, rng):
+        import torch
+
+        from ..pairs import sample_pair
+
+        opts = self.recipe.train_options
+        for idx in _batches(len(items), self.recipe.batch_size, rng):
+            batch = [sample_pair(items[i], rng, motion=bool(opts.get("motion", True)), noise_sd=float(opts.get("noise_sd", 0.02)))
+                     for i in idx]
+            lr, labels, hr = (torch.from_numpy(_stack_slices(v)) for v in zip(*batch))
+            yield lr[:, None].to(self.device), labels.long().to(self.device), hr[:, None].to(self.device)
+
+    def loss(self, net, batch, stage):
+        from ...nn.losses import acnn_seg_loss, acnn_sr_loss
+
+        lr, labels, hr = batch
+        out = net(lr)
+        tl = self.prior()
+        lam = float(self.recipe.train_options.get("lambda1", 0.01))
+        if self._segmentation:
+            if tl is None:
+                return acnn_seg_loss(out, labels)
+            return acnn_seg_loss(out, labels, tl.autoencoder.encode, lambda1=lam, grid_shape=tl.autoencoder.shape)
+        if tl is None:
+            return acnn_sr_loss(out, hr)
+        return acnn_sr_loss(out, hr, tl.predictor, lambda1=lam, grid_shape=tl.predictor.shape)
+
+    def validate(self, net, items):
+        import torch
+
+        net.eval()
+        scores = []
+        with torch.no_grad():
+            for p in items:
+                out = net(torch.from_numpy(p.test_stack())[None, None].to(self.device))[0]
+                if self._segmentation:
+                    scores.append(_dice_per_class(out.argmax(0).cpu().numpy(), p.hr_labels, (1, 2)))
+                else:
+                    scores.append([float(np.abs(out[0].cpu().numpy() - p.hr_image).mean())])
+        net.train()
+        s = np.mean(scores, axis=0)
+        if self._segmentation:
+            return {"dice_LV": float(s[0]), "dice_MYO": float(s[1]), "score": float(s.mean())}
+        return {"mae": float(s[0]), "score": -float(s[0])}

@@ -1,0 +1,61 @@
+"""What every training task shares: the :class:`Task` interface the loop calls, batch
+indices, per-class Dice, and the frozen T-L prior of ``train_options["prior"]``."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..recipes import Recipe
+from .prior import _tl_contract, load_frozen_tl
+
+
+def _batches(n: int, batch_size: int, rng):
+    """The index arrays of one epoch: a permutation of ``range(n)`` cut into full batches."""
+    order = rng.permutation(n)
+    return [order[b : b + batch_size] for b in range(0, n - batch_size + 1, batch_size)]
+
+
+def _dice_per_class(pred: np.ndarray, ref: np.ndarray, classes) -> list[float]:
+    from ...metrics import dice
+
+    return [dice(pred == c, ref == c) for c in classes]
+
+
+class Task:
+    #: the ``train_options`` keys this task reads (the loop's ``betas`` included); any other is refused
+    OPTIONS = frozenset({"betas"})
+
+    def __init__(self, recipe: Recipe, device: str, data_root=None):
+        unknown = sorted(set(recipe.train_options) - self.OPTIONS)
+        if unknown:
+            raise ValueError(f"recipe {recipe.name!r}: unknown train_options {unknown}; {type(self).__name__} reads "
+                             f"{sorted(self.OPTIONS)}")
+        self.recipe, self.device, self.data_root = recipe, device, data_root
+        self._prior = None
+        self._prior_spacing = None
+
+    def prior(self):
+        """The frozen T-L network of ``train_options["prior"]`` (None: no shape prior), loaded once."""
+        name = self.recipe.train_options.get("prior")
+        if not name:
+            return None
+        if self._prior is None:
+            self._prior = load_frozen_tl(name, device=self.device)
+            self._prior_spacing = tuple(float(v) for v in _tl_contract(name)["spacing"])
+        return self._prior
+
+    def stage(self, epoch: int) -> str:
+        """The training stage of (0-based) ``epoch``."""
+        return "train"
+
+    def trainable(self, net, stage: str):
+        return net.parameters()
+
+    def calibrate(self, net, items) -> None:
+        """Before a validation: bring statistics the network keeps outside its gradients (batch
+        norm) in line with the data it will see; nothing by default."""
+
+    def finish(self, net, items) -> bool:
+        """Called once after training with the best weights loaded; True if it changed the network
+        (the weights are then saved again)."""
+        return False

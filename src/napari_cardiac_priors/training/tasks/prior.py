@@ -1,0 +1,83 @@
+"""The frozen T-L network as a shape prior for other tasks: loading it (hash-checked) from the
+registry or from a training run folder, its input contract, and where its grid lies in a
+model-grid volume."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+
+def _run_entry(folder: Path) -> dict:
+    """The manifest entry that a training run wrote into ``folder``."""
+    return json.loads((folder / "manifest_entry.json").read_text(encoding="utf-8"))
+
+
+def _tl_contract(name) -> dict:
+    """The input contract (``size``, ``spacing``, ...) of the T-L model ``name`` (registry name or run folder)."""
+    path = Path(str(name))
+    if path.is_dir():
+        return _run_entry(path)["input"]
+    from ...registry import get_model
+
+    return get_model(str(name)).input
+
+
+def load_frozen_tl(name, *, device="cpu"):
+    """A T-L network from the registry (name) or a training run folder, in eval mode, frozen.
+
+    The weights go through the registry's hash check: a registry model's against its manifest,
+    a run folder's ``model.safetensors`` against the sha256 in its ``manifest_entry.json`` (a
+    folder whose entry records none is loaded unchecked). A corrupt or replaced file raises
+    :class:`~napari_cardiac_priors.registry.RegistryError` naming the model and the file.
+    """
+    from ...nn import build
+    from ...registry import ModelEntry, RegistryError, get_model, load_state_dict
+
+    path = Path(str(name))
+    if path.is_dir():
+        doc = _run_entry(path)
+        if doc.get("sha256"):
+            entry = ModelEntry.from_dict({**doc, "file": "model.safetensors"}, root=path)
+            try:
+                state = load_state_dict(entry)
+            except RegistryError as e:
+                raise RegistryError(f"T-L run folder {path}: {e}") from e
+        else:
+            from safetensors.torch import load_file
+
+            state = load_file(str(path / "model.safetensors"))
+        architecture, config = "tl", doc["config"]
+    else:
+        entry = get_model(str(name))
+        state = load_state_dict(entry)
+        architecture, config = entry.architecture, entry.config
+    net = build(architecture, config)
+    net.load_state_dict({k: v.float() for k, v in state.items()})
+    return net.to(device).eval().requires_grad_(False)
+
+
+def tl_sample_grid(labels: np.ndarray, spacing, shape, tl_spacing) -> np.ndarray:
+    """Where the voxels of a T-L grid (``shape`` ``(Z, Y, X)`` at ``tl_spacing`` mm, centred on the
+    heart of ``labels``) lie in a model-grid volume ``(S, Y, X)`` of ``spacing`` mm: an array
+    ``(Z, Y, X, 3)`` of (x, y, z) coordinates in [-1, 1] for ``torch.nn.functional.grid_sample``
+    (``align_corners=True``). Axes are the model grid's (no rotation)."""
+    heart = np.argwhere(np.isin(labels, (1, 2, 3)))
+    centre = heart.mean(axis=0) if heart.size else (np.array(labels.shape, float) - 1) / 2.0
+    axes = []
+    for a in range(3):
+        idx = centre[a] + (np.arange(shape[a]) - (shape[a] - 1) / 2.0) * float(tl_spacing[a]) / float(spacing[a])
+        axes.append(2.0 * idx / max(labels.shape[a] - 1, 1) - 1.0)
+    z, y, x = np.meshgrid(*axes, indexing="ij")
+    return np.stack([x, y, z], axis=-1).astype(np.float32)
+
+
+def volume_prior_loss(encoder, logits, target, grids):
+    """:func:`napari_cardiac_priors.nn.losses.volume_prior_loss` (the ACNN shape prior of a volume
+    on the model grid, through the T-L grids of :func:`tl_sample_grid`), imported when called so
+    that this module does not import torch."""
+    from ...nn.losses import volume_prior_loss as loss
+
+    return loss(encoder, logits, target, grids)
