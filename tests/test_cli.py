@@ -326,7 +326,7 @@ def test_segment_with_an_unknown_model_lists_only_models_that_segment(tmp_path, 
 def test_the_demo_writes_outside_the_current_folder_by_default():
     from pathlib import Path
 
-    from napari_cardiac_priors.cli import _demo_folder
+    from napari_cardiac_priors.cli.demo import _demo_folder
 
     folder = _demo_folder()
     assert folder.is_absolute() and Path.cwd().resolve() not in folder.resolve().parents

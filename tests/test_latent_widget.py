@@ -28,7 +28,7 @@ def test_latest_decoder_starts_an_isolated_request_at_once_and_groups_a_burst(qt
 
     from qtpy.QtWidgets import QWidget
 
-    from napari_cardiac_priors._napari.latent_widget import LatestDecoder
+    from napari_cardiac_priors._napari.decoder import LatestDecoder
 
     gate, seen, shown = threading.Event(), [], []
 

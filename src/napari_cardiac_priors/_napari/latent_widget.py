@@ -1,7 +1,8 @@
 """The "Latent explorer" dock widget: sliders over a T-L shape space or SDNet's modality factor.
 
 Encode a Labels layer (T-L) or the current slice of an Image layer (SDNet); every slider move
-is debounced and decoded off the GUI thread, the latest value winning (:class:`LatestDecoder`).
+is debounced and decoded off the GUI thread, the latest value winning
+(:class:`~napari_cardiac_priors._napari.decoder.LatestDecoder`).
 T-L: sliders for the code dimensions with the largest training variance over mean +- 2 sd, the
 plausibility as it moves, interpolation between two encoded shapes. SDNet: the eight anatomy
 channels as a layer (with the label the segmentor gives each), eight z sliders over [-3, 3],
@@ -26,103 +27,20 @@ N_TL_SLIDERS = 12
 PREVIEW_ABOVE_MS = 100.0
 
 
-class LatestDecoder:
-    """Decode in a thread worker; while one decode runs, only the newest request waits.
-
-    ``request(code, hint)`` never blocks. ``on_result(output, code, error)`` runs in the GUI
-    thread. A request that finds the decoder idle starts at once (an isolated slider move waits
-    for nothing); the requests of the next ``debounce_ms`` and those made while a decode runs
-    are grouped, and only the newest of them is decoded when both are over. With ``preview``,
-    a request whose ``hint`` is not None first computes ``preview(code, hint)`` (say, the slice
-    on screen) and hands it to ``on_preview(part, code, hint)`` unless a newer request waits.
-    """
-
-    def __init__(self, decode, on_result, *, preview=None, on_preview=None, debounce_ms: int = 15, parent=None):
-        from qtpy.QtCore import QTimer
-
-        self._decode, self._on_result = decode, on_result
-        self._preview, self._on_preview = preview, on_preview
-        self._pending = None
-        self._running = False
-        self._timer = QTimer(parent)  # owned by the widget: deleted with it, never after the QApplication
-        self._timer.setSingleShot(True)
-        self._timer.setInterval(debounce_ms)
-        self._timer.timeout.connect(self._start)
-        self.worker = None
-        self.completed = 0
-
-    def request(self, code, hint=None) -> None:
-        self._pending = (code, hint)
-        if not self._running and not self._timer.isActive():
-            self._start()  # leading edge
-            self._timer.start()
-
-    def close(self) -> None:
-        """Stop the timer and drop a waiting request (a running decode finishes unseen)."""
-        self._timer.stop()
-        self._pending = None
-        self._on_result = self._on_preview = lambda *args: None
-
-    @property
-    def busy(self) -> bool:
-        return self._running or self._pending is not None or self._timer.isActive()
-
-    def _start(self) -> None:
-        from napari.qt.threading import create_worker
-
-        if self._running or self._pending is None:
-            return
-        (code, hint), self._pending = self._pending, None
-        self._running = True
-        preview = self._preview if hint is not None else None
-
-        def work():
-            try:
-                if preview is not None:
-                    yield preview(code, hint), code, hint
-                return self._decode(code), code, None
-            except Exception as e:  # noqa: BLE001 - shown by the widget
-                return None, code, e
-
-        worker = create_worker(work)
-        worker.yielded.connect(self._preview_done)
-        worker.returned.connect(self._done)
-        self.worker = worker
-        worker.start()
-
-    def _preview_done(self, out) -> None:
-        if self._pending is None:  # a newer request makes this preview stale
-            self._on_preview(*out)
-
-    def _done(self, out) -> None:
-        self._running = False
-        self.completed += 1
-        result, code, error = out
-        if self._pending is None:  # only the newest result reaches the layer
-            self._on_result(result, code, error)
-        elif not self._timer.isActive():  # else the timer starts the newest request
-            self._start()
-
-
-def _encode(model_name: str, layer, vol, slice_):
-    """Load the explorer and encode (no GUI: runs in a worker thread or inline):
-    ``(explorer, code, layer, model name, error)``."""
+def _encode(model_name: str, vol, slice_):
+    """Load the explorer and encode (no GUI: runs in a worker thread or inline) ->
+    ``(explorer, code)``."""
     from ..latent import load_explorer
 
-    try:
-        explorer = load_explorer(model_name)
-        if explorer.kind == "tl":
-            if len(explorer.contract["size"]) == 2:  # a 2D shape model: the displayed slice
-                vol = slice_
-            # a Labels layer is encoded; an image goes through the T-L predictor
-            code = explorer.encode(vol) if vol.kind == "labels" else explorer.encode_image(vol)
-        else:
-            if vol.kind == "labels":
-                raise InputError("an SDNet model encodes an image slice: choose an Image layer")
-            code = explorer.encode(slice_)
-        return explorer, code, layer, model_name, None
-    except Exception as e:  # noqa: BLE001 - shown to the user by _encoded
-        return None, None, layer, model_name, e
+    explorer = load_explorer(model_name)
+    if explorer.kind == "tl":
+        if len(explorer.contract["size"]) == 2:  # a 2D shape model: the displayed slice
+            vol = slice_
+        # a Labels layer is encoded; an image goes through the T-L predictor
+        return explorer, explorer.encode(vol) if vol.kind == "labels" else explorer.encode_image(vol)
+    if vol.kind == "labels":
+        raise InputError("an SDNet model encodes an image slice: choose an Image layer")
+    return explorer, explorer.encode(slice_)
 
 
 def _grid(explorer, code, dims):
@@ -219,6 +137,8 @@ class LatentExplorerWidget(Container):
         returns; the worker is returned (None when the inputs are not usable)."""
         from napari.utils.notifications import show_error
 
+        from .workers import Failed, error_message, guarded, start_worker
+
         if self._model.value is None or self._layer.value is None:
             show_error("choose a model and a layer first")
             return None if background else False
@@ -227,41 +147,39 @@ class LatentExplorerWidget(Container):
         except (InputError, ValueError) as e:
             show_error(str(e))
             return None if background else False
+        layer, model_name = self._layer.value, self._model.value
         if not background:
-            return self._encoded(*_encode(*job))
-        from napari.qt.threading import create_worker
-
-        self._encode.enabled = False
-        self._status.value = f"encoding {job[1].name} with {job[0]}..."
-        worker = create_worker(_encode, *job)
-        worker.returned.connect(lambda out: self._encoded(*out))
-        worker.finished.connect(lambda: setattr(self._encode, "enabled", True))
-        self._encode_worker = worker
-        worker.start()
-        return worker
+            out = guarded(_encode)(*job)
+            if isinstance(out, Failed):
+                show_error(error_message(out.error, "encoding"))
+                self._status.value = "failed"
+                return False
+            return self._encoded(out, layer, model_name)
+        self._status.value = f"encoding {layer.name} with {model_name}..."
+        self._encode_worker = start_worker(_encode, *job, what="encoding", button=self._encode, status=self._status,
+                                           on_result=lambda out: self._encoded(out, layer, model_name))
+        return self._encode_worker
 
     def _encoding_job(self) -> tuple:
-        """``(model name, layer, its volume, its displayed slice)``, read on the GUI thread."""
+        """``(model name, the layer's volume, its displayed slice)``, read on the GUI thread."""
         from .layers import layer_to_volume
 
         layer = self._layer.value
-        return self._model.value, layer, layer_to_volume(layer), self._slice_of(layer)
+        return self._model.value, layer_to_volume(layer), self._slice_of(layer)
 
-    def _encoded(self, explorer, code, layer, model_name, error) -> bool:
+    def _encoded(self, out, layer, model_name) -> bool:
         """The GUI part of encoding: messages, sliders, the first decode."""
-        from napari.utils.notifications import show_error, show_info
+        from napari.utils.notifications import show_info
 
-        if error is not None:
-            show_error(str(error) if isinstance(error, (InputError, ValueError)) else f"encoding failed: {type(error).__name__}: {error}")
-            self._status.value = "not encoded"
-            return False
-        self.explorer, self.code = explorer, code
+        self.explorer, self.code = out
         for note in self.code.notes:
             show_info(note)
         self._source_name = layer.name
         self._encoded_with = model_name
         if self.decoder is not None:
             self.decoder.close()
+        from .decoder import LatestDecoder
+
         self.decoder = LatestDecoder(self._decode, self._show, preview=self._decode_slice, on_preview=self._show_slice,
                                      parent=self.native)
         self._build_sliders()
@@ -462,15 +380,11 @@ class LatentExplorerWidget(Container):
         job = (self.explorer, self.code, dims)
         if not background:
             return self._show_grid(*_grid(*job))
-        from napari.qt.threading import create_worker
+        from .workers import start_worker
 
-        self._grid.enabled = False
         self._status.value = "computing the traversal grid..."
-        worker = create_worker(_grid, *job)
-        worker.returned.connect(lambda out: self._show_grid(*out))
-        worker.finished.connect(lambda: setattr(self._grid, "enabled", True))
-        worker.start()
-        return worker
+        return start_worker(_grid, *job, what="the traversal grid", on_result=lambda out: self._show_grid(*out),
+                            button=self._grid, status=self._status)
 
     def _show_grid(self, grid, mosaic):
         self.grid = grid

@@ -6,8 +6,6 @@ from pathlib import Path
 
 from magicgui.widgets import ComboBox, Container, FileEdit, Label, PushButton, SpinBox
 
-from ..errors import InputError
-
 _FILTER = "Cardiac stacks (*.nii *.nii.gz *.mha *.mhd *.nrrd *.nhdr)"
 
 
@@ -54,27 +52,19 @@ class LoadStackWidget(Container):
 
     def open(self, path):
         """Read ``path`` in a thread worker; the layer is added when it is done."""
-        from napari.qt.threading import create_worker
         from napari.utils.notifications import show_error
+
+        from ..io import read_volume
+        from .workers import start_worker
 
         path = Path(str(path))
         if not str(path) or str(path) == ".":
             show_error("choose a file or DICOM folder first")
             return None
-        self._open.enabled = False
         self._info.value = f"reading {path.name} ..."
-        worker = create_worker(_read, path)
-        worker.returned.connect(lambda result: self._show(result[0], path) if result[1] is None else self._failed(result[1]))
-        worker.finished.connect(lambda: setattr(self._open, "enabled", True))
-        self.worker = worker
-        worker.start()
-        return worker
-
-    def _failed(self, exc: Exception) -> None:
-        from napari.utils.notifications import show_error
-
-        self._info.value = "no stack loaded"
-        show_error(str(exc) if isinstance(exc, InputError) else f"could not open the stack: {exc}")
+        self.worker = start_worker(read_volume, path, what="opening the stack", on_result=lambda v: self._show(v, path),
+                                   button=self._open, status=self._info)
+        return self.worker
 
     def _show(self, volume, path: Path) -> None:
         from napari.layers import Layer
@@ -98,17 +88,3 @@ class LoadStackWidget(Container):
         base = self._layer.name.rsplit(" [frame", 1)[0]
         self._layer.name = f"{base} [frame {t}]"
 
-
-def _read(path: Path):
-    """Read in the worker thread -> ``(volume, None)`` or ``(None, error)``.
-
-    Errors are returned, not raised: napari 0.9's task-status hook on ``errored`` takes the
-    wrong number of arguments and would raise in the event loop (and superqt re-raises a
-    returned exception, hence the tuple).
-    """
-    from ..io import read_volume
-
-    try:
-        return read_volume(path), None
-    except Exception as e:  # noqa: BLE001 - shown to the user by _failed
-        return None, e

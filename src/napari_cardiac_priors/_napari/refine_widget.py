@@ -13,15 +13,12 @@ import threading
 from magicgui.widgets import ComboBox, Container, Label, ProgressBar, PushButton, SpinBox
 
 from ..errors import InputError
-
-
-class Cancelled(Exception):
-    """Raised inside the refinement when the user pressed Cancel."""
+from .workers import Cancelled
 
 
 def _refine_worker(labels, landmarks, atlas_set: str, n_atlases: int, fusion: str, device: str):
     """Generator run in a napari thread: runs the pipeline in an inner thread and yields its
-    ``(step, fraction)`` progress; returns ``(result, error)``. Closing the generator (Cancel)
+    ``(step, fraction)`` progress; returns the :class:`~napari_cardiac_priors.workflows.refine.RefineDone`. Closing the generator (Cancel)
     stops the pipeline at its next progress report."""
     from ..inference import resolve_device
     from ..workflows.refine import refine_subject
@@ -40,7 +37,7 @@ def _refine_worker(labels, landmarks, atlas_set: str, n_atlases: int, fusion: st
             # the surfaces too, in this thread: the GUI thread only adds the layers
             out["done"] = refine_subject(labels, landmarks, atlases=atlas_set, n_atlases=n_atlases, fusion=fusion,
                                          surfaces=True, device=resolve_device(device), progress=progress)
-        except Exception as e:  # noqa: BLE001 - returned to the widget
+        except Exception as e:  # noqa: BLE001 - raised again in the worker, below
             out["error"] = e
         finally:
             events.put(None)
@@ -56,7 +53,9 @@ def _refine_worker(labels, landmarks, atlas_set: str, n_atlases: int, fusion: st
     finally:
         cancel.set()  # the generator was closed (Cancel) or finished
     thread.join()
-    return out.get("done"), out.get("error")
+    if "error" in out:
+        raise out["error"]
+    return out["done"]
 
 
 class RefineWidget(Container):
@@ -107,10 +106,10 @@ class RefineWidget(Container):
 
     def run(self):
         """Start the refinement; returns the worker (None when the inputs are not usable)."""
-        from napari.qt.threading import create_worker
         from napari.utils.notifications import show_error
 
         from .layers import layer_to_volume, points_to_landmarks
+        from .workers import start_worker
 
         labels_layer, points_layer, atlas_set = self._labels.value, self._points.value, self._atlases.value
         if labels_layer is None or points_layer is None or atlas_set is None:
@@ -125,35 +124,22 @@ class RefineWidget(Container):
             show_error(str(e))
             return None
         self._target_name = labels_layer.name
-        self._run.enabled, self._cancel.enabled = False, True
         self._progress.value = 0
-        worker = create_worker(_refine_worker, labels, landmarks, atlas_set, self._n.value, self._fusion.value, self._device.value)
-        worker.yielded.connect(self._on_progress)
-        worker.returned.connect(self._on_result)
-        worker.aborted.connect(lambda: setattr(self._status, "value", "cancelled"))
-        worker.finished.connect(lambda: (setattr(self._run, "enabled", True), setattr(self._cancel, "enabled", False)))
-        self.worker = worker
-        worker.start()
-        return worker
+        self.worker = start_worker(_refine_worker, labels, landmarks, atlas_set, self._n.value, self._fusion.value,
+                                   self._device.value, what="refinement", on_result=self._on_result,
+                                   on_progress=self._on_progress, button=self._run, cancel=self._cancel, status=self._status)
+        return self.worker
 
     def _on_progress(self, item) -> None:
         step, fraction = item
         self._progress.value = int(100 * fraction)
         self._status.value = step
 
-    def _on_result(self, out) -> None:
+    def _on_result(self, done) -> None:
         from napari.layers import Layer
-        from napari.utils.notifications import show_error
+        from napari.utils.notifications import show_info
 
         from .layers import volume_layer_data
-
-        done, error = out
-        if error is not None:
-            self._status.value = "cancelled" if isinstance(error, Cancelled) else "failed"
-            if not isinstance(error, Cancelled):
-                show_error(str(error) if isinstance(error, InputError) else f"refinement failed: {type(error).__name__}: {error}")
-            return
-        from napari.utils.notifications import show_info
 
         result = done.result
         for note in done.notes:

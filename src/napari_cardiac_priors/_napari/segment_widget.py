@@ -16,27 +16,23 @@ NO_SHAPE_MODEL = "(none)"
 
 
 def _segment_worker(volume, model_name: str, device: str, shape_model: str | None = None):
-    """Generator run in a thread: yields ``(step, message)``; returns ``(result, notes, error)``.
+    """Generator run in a thread: yields ``(step, message)``; returns ``(result, notes)``.
 
     ``result`` is a :class:`~napari_cardiac_priors.inference.Segmentation` (with
     ``info["plausibility"]`` when a shape model is given) or, for a super-resolution model,
-    the HR image Volume. Errors are returned, not raised (napari 0.9's task-status hook on
-    ``errored`` takes the wrong number of arguments and would raise in the event loop).
+    the HR image Volume.
     """
     from ..inference import load_model, resolve_device
     from ..workflows.segment import segment_image
 
-    try:
-        yield 0, STEPS[0]
-        model = load_model(model_name, device=resolve_device(device))
-        yield 1, STEPS[1]
-        done = segment_image(volume, model, shape_model=shape_model)
-        if done.plausibility is not None:
-            done.result.info["plausibility"] = done.plausibility
-        yield 2, STEPS[2]
-        return done.result, done.notes, None
-    except Exception as e:  # noqa: BLE001 - shown to the user
-        return None, [], e
+    yield 0, STEPS[0]
+    model = load_model(model_name, device=resolve_device(device))
+    yield 1, STEPS[1]
+    done = segment_image(volume, model, shape_model=shape_model)
+    if done.plausibility is not None:
+        done.result.info["plausibility"] = done.plausibility
+    yield 2, STEPS[2]
+    return done.result, done.notes
 
 
 class SegmentWidget(Container):
@@ -100,10 +96,10 @@ class SegmentWidget(Container):
 
     def run(self):
         """Start segmenting the chosen image; returns the worker (or None if nothing to do)."""
-        from napari.qt.threading import create_worker
         from napari.utils.notifications import show_error
 
         from .layers import layer_to_volume
+        from .workers import start_worker
 
         layer, model = self._image.value, self._model.value
         if layer is None or model is None:
@@ -117,18 +113,13 @@ class SegmentWidget(Container):
             show_error(str(e))
             return None
         self._image_name = layer.name
-        self._run.enabled, self._cancel.enabled = False, True
         self._progress.value = 0
         shape = None if self._shape.value == NO_SHAPE_MODEL else self._shape.value
         self._plausibility.value = "-"
-        worker = create_worker(_segment_worker, volume, model, self._device.value, shape)
-        worker.yielded.connect(self._on_step)
-        worker.returned.connect(self._on_result)
-        worker.aborted.connect(lambda: self._status.__setattr__("value", "cancelled"))
-        worker.finished.connect(self._on_finished)
-        self.worker = worker
-        worker.start()
-        return worker
+        self.worker = start_worker(_segment_worker, volume, model, self._device.value, shape, what="segmentation",
+                                   on_result=self._on_result, on_progress=self._on_step, button=self._run,
+                                   cancel=self._cancel, status=self._status)
+        return self.worker
 
     def cancel(self) -> None:
         if self.worker is not None:
@@ -139,21 +130,14 @@ class SegmentWidget(Container):
         self._progress.value = i
         self._status.value = message
 
-    def _on_finished(self) -> None:
-        self._run.enabled, self._cancel.enabled = True, False
-
     def _on_result(self, out) -> None:
         from napari.layers import Layer
-        from napari.utils.notifications import show_error, show_warning
+        from napari.utils.notifications import show_warning
 
         from .landmark_points import LandmarkPoints
         from .layers import volume_layer_data
 
-        result, caught, error = out
-        if error is not None:
-            self._status.value = "failed"
-            show_error(str(error) if isinstance(error, InputError) else f"segmentation failed: {type(error).__name__}: {error}")
-            return
+        result, caught = out
         for message in caught:
             show_warning(message)
         if not hasattr(result, "labels"):  # super-resolution: an HR image
