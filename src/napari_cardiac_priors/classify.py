@@ -10,7 +10,6 @@ on the training patients and then fitted on all of them to predict the test pati
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -50,9 +49,7 @@ def read_shapes(folder, *, phases=("ed",), shape_model: str = "tl-acdc", seg_mod
             if labels is None:
                 if seg_model is None:
                     raise InputError(f"{p.id}: no {ph.upper()} labels and no segmentation model")
-                with warnings.catch_warnings():
-                    warnings.simplefilter("ignore")
-                    labels = segment(p.image(ph), load_model(seg_model, device=device)).labels
+                labels = segment(p.image(ph), load_model(seg_model, device=device), notes=[]).labels
             out.maps[ph].append(tl_grid_labels(labels, contract).array.astype(np.uint8))
     return out
 

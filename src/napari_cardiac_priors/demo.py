@@ -48,7 +48,6 @@ def run_headless(out_dir, *, seed: int = 0, pathology: str = "NOR") -> str:
 
 def _segment_lines(out: Path, hr, lr) -> list:
     """Run the bundled SSLLN models on the demo data (when installed) and score them."""
-    import warnings
 
     from .conventions import DEFAULT_MODEL, LANDMARK_NAMES
     from .inference import load_model, segment
@@ -62,9 +61,7 @@ def _segment_lines(out: Path, hr, lr) -> list:
     lines = []
     if "sslln-lr-phantom" in have:
         image = read_volume(out / "phantom_000_ed_lr_image.nii.gz")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            result = segment(image, load_model("sslln-lr-phantom"))
+        result = segment(image, load_model("sslln-lr-phantom"), notes=[])
         write_volume(result.labels, out / "phantom_000_ed_lr_image_seg.nii.gz")
         write_landmarks(result.landmarks, out / "phantom_000_ed_lr_image_landmarks.json")
         scores = evaluate_labels(resample(result.labels, hr).array, hr.array, hr.spacing)
@@ -88,9 +85,7 @@ def _segment_lines(out: Path, hr, lr) -> list:
         except Exception:  # noqa: BLE001 - ACDC is optional for the demo
             patient = None
         if patient is not None and patient.image_path("ed").exists():
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                result = segment(patient.image("ed"), load_model(DEFAULT_MODEL))
+            result = segment(patient.image("ed"), load_model(DEFAULT_MODEL), notes=[])
             gt = patient.labels("ed")
             scores = evaluate_labels(result.labels.array, gt.array, gt.spacing, structures=[1, 2, 3])
             write_volume(result.labels, out / "patient005_frame01_seg.nii.gz")

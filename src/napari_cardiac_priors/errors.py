@@ -1,6 +1,20 @@
-"""Exceptions the package raises for bad input (the CLI and widgets show their message)."""
+"""Exceptions the package raises for bad input (the CLI and widgets show their message), and
+:func:`note`, how a function reports a finding the user should see."""
 
 from __future__ import annotations
+
+import warnings
+
+
+def note(message: str, notes: list | None, *, stacklevel: int = 2) -> None:
+    """Report a finding (a missing landmark, an empty segmentation): appended to ``notes`` when
+    the caller collects them (the workflows: their results carry the notes, no warnings on a
+    thread worker), else a ``UserWarning`` for a direct library call. ``stacklevel`` as for
+    :func:`warnings.warn`, counted from the caller of ``note``."""
+    if notes is None:
+        warnings.warn(message, stacklevel=stacklevel + 1)
+    else:
+        notes.append(message)
 
 
 class InputError(ValueError):

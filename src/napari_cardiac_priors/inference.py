@@ -10,13 +10,12 @@ that probes CUDA/MPS; library functions take ``device=`` and follow it.
 from __future__ import annotations
 
 import functools
-import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from .contract import check_input, probabilities_to_input, to_model
-from .errors import InputError
+from .errors import InputError, note
 from .landmarks import Landmarks, from_probabilities
 from .volume import Volume
 
@@ -300,16 +299,16 @@ def predict_probabilities(network, image: np.ndarray, *, device: str = "cpu"):
 
 
 def segment(volume: Volume, model: str | LoadedModel, *, device: str = "cpu", postprocess: bool = True,
-            tta: bool = False) -> Segmentation:
+            tta: bool = False, notes: list | None = None) -> Segmentation:
     """Segment a 3D short-axis ``volume`` (z, y, x) with ``model``.
 
     Returns labels (canonical values, the input's grid and geometry) and, for models with a
     landmark head, the landmarks in world mm. Input that does not fit the model's contract
     raises :class:`InputError`. A result without any heart gives empty labels and NaN
-    landmarks with a warning.
+    landmarks with a note. Notes (no heart, landmarks not found, a scan far from the training
+    domain) are appended to ``notes``, or warned when ``notes`` is None
+    (:func:`~napari_cardiac_priors.errors.note`).
     """
-    import time
-
     if isinstance(model, str):
         model = load_model(model, device=device)
     entry = model.entry
@@ -323,12 +322,25 @@ def segment(volume: Volume, model: str | LoadedModel, *, device: str = "cpu", po
         raise InputError(f"model {entry.name!r} segments single 2D slices (a benchmark baseline), not a stack; "
                          f"use {DEFAULT_MODEL!r}")
     check_input(volume, entry.input, name=f"model {entry.name!r}")
+    if entry.architecture == "acnn3d" and entry.config.get("task") != "segmentation":
+        raise InputError(f"model {entry.name!r} is a super-resolution model; use enhance()")
+    found: list = []
     if entry.architecture == "acnn3d":
-        if entry.config.get("task") != "segmentation":
-            raise InputError(f"model {entry.name!r} is a super-resolution model; use enhance()")
-        return _segment_hr(volume, model, postprocess=postprocess)
-    if entry.architecture == "slab2d":
-        return _segment_with_slab(volume, model, postprocess=postprocess, tta=tta)
+        result = _segment_hr(volume, model, postprocess=postprocess, notes=found)
+    elif entry.architecture == "slab2d":
+        result = _segment_with_slab(volume, model, postprocess=postprocess, tta=tta, notes=found)
+    else:
+        result = _segment_stack(volume, model, postprocess=postprocess, notes=found)
+    for message in found:
+        note(message, notes)
+    return result
+
+
+def _segment_stack(volume: Volume, model: LoadedModel, *, postprocess: bool, notes: list) -> Segmentation:
+    """The whole-stack 2.5D network (SSLLN of the paper, the phantom models)."""
+    import time
+
+    entry = model.entry
     t0 = time.perf_counter()
     image, grid = to_model(volume, entry.input)
     seg_p, lmk_p = predict_probabilities(model.network, image, device=model.device)
@@ -340,23 +352,21 @@ def segment(volume: Volume, model: str | LoadedModel, *, device: str = "cpu", po
         labels = keep_largest_component(labels)
     landmarks = None
     if lmk_p is not None:
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            landmarks = from_probabilities(lmk_p, grid.volume(lmk_p[0]))
-        missing = [str(w.message) for w in caught]
+        missing: list = []
+        landmarks = from_probabilities(lmk_p, grid.volume(lmk_p[0]), notes=missing)
     if not np.any(labels):
-        warnings.warn(f"model {entry.name!r} found no heart in this image; the labels are empty", stacklevel=2)
+        notes.append(f"model {entry.name!r} found no heart in this image; the labels are empty")
         if landmarks is not None:
             landmarks = Landmarks(np.full((6, 3), np.nan), np.full(6, np.nan), ("model",) * 6)
     elif lmk_p is not None and missing:
-        warnings.warn(missing[0], stacklevel=2)
+        notes.append(missing[0])
     out = Volume(labels, affine=volume.affine, kind="labels", metadata={"model": entry.name, "version": entry.version})
     info = {"model": entry.name, "version": entry.version, "sha256": entry.sha256, "device": str(model.device),
             "network_seconds": t1 - t0, "total_seconds": time.perf_counter() - t0}
     return Segmentation(out, landmarks, entry.name, info)
 
 
-def _segment_with_slab(volume: Volume, model: LoadedModel, *, postprocess: bool, tta: bool) -> Segmentation:
+def _segment_with_slab(volume: Volume, model: LoadedModel, *, postprocess: bool, tta: bool, notes: list) -> Segmentation:
     import time
 
     from .landmarks import derive_from_labels, from_slab_probabilities
@@ -369,25 +379,23 @@ def _segment_with_slab(volume: Volume, model: LoadedModel, *, postprocess: bool,
                        labels_map=channel_to_label)
     t1 = time.perf_counter()
     labels = out.labels.array
-    notes = domain_notes(volume, entry, labels)
+    found = domain_notes(volume, entry, labels)
     # the six landmarks are measured on the model's own labels with the rules that define the
     # training targets (derive_from_labels): on held-out ACDC 1-7 mm median, where sslln-acdc's
     # landmark head put its own points 10-15 mm off (BENCHMARKS.md); the head's points stay in info
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        landmarks = derive_from_labels(out.labels)
+    missing: list = []
+    landmarks = derive_from_labels(out.labels, notes=missing)
     if np.any(labels):
-        notes += [str(w.message) for w in caught]
+        found += missing
     head = None
     if out.landmark_probabilities is not None:
         head, _ = from_slab_probabilities(out.labels, out.landmark_probabilities, derived=landmarks)
     if not np.any(labels):
-        notes.insert(0, f"model {entry.name!r} found no heart in this image; the labels are empty")
-    for note in notes:
-        warnings.warn(note, stacklevel=3)
+        found.insert(0, f"model {entry.name!r} found no heart in this image; the labels are empty")
+    notes += found
     result = Volume(labels, affine=volume.affine, kind="labels", metadata={"model": entry.name, "version": entry.version})
     info = {"model": entry.name, "version": entry.version, "sha256": entry.sha256, "device": str(model.device),
-            "network_seconds": t1 - t0, "total_seconds": time.perf_counter() - t0, "tta": bool(tta), "notes": notes}
+            "network_seconds": t1 - t0, "total_seconds": time.perf_counter() - t0, "tta": bool(tta), "notes": found}
     if head is not None:
         info["landmark_head"] = {n: [float(v) for v in p] for n, p in zip(head.names, head.positions)}
     return Segmentation(result, landmarks, entry.name, info)
@@ -408,7 +416,7 @@ def predict_hr(volume: Volume, model: LoadedModel):
     return out.float()[0].cpu().numpy(), hr_affine(grid.affine, int(entry.config.get("factor", 5))), float(lo), float(hi)
 
 
-def _segment_hr(volume: Volume, model: LoadedModel, *, postprocess: bool = True) -> Segmentation:
+def _segment_hr(volume: Volume, model: LoadedModel, *, postprocess: bool, notes: list) -> Segmentation:
     import time
 
     t0 = time.perf_counter()
@@ -418,7 +426,7 @@ def _segment_hr(volume: Volume, model: LoadedModel, *, postprocess: bool = True)
     if postprocess:
         labels = keep_largest_component(labels)
     if not np.any(labels):
-        warnings.warn(f"model {model.entry.name!r} found no heart in this image; the labels are empty", stacklevel=3)
+        notes.append(f"model {model.entry.name!r} found no heart in this image; the labels are empty")
     entry = model.entry
     result = Volume(labels, affine=affine, kind="labels", metadata={"model": entry.name, "version": entry.version})
     info = {"model": entry.name, "version": entry.version, "sha256": entry.sha256, "device": str(model.device),

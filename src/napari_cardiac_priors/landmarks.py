@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .conventions import LANDMARK_NAMES, LANDMARK_SOURCES
+from .errors import note
 
 
 @dataclass(eq=False)
@@ -120,7 +121,7 @@ _N_RAYS = 360
 _STEP_MM = 0.25
 
 
-def derive_from_labels(labels, spacing=None, *, affine=None) -> Landmarks:
+def derive_from_labels(labels, spacing=None, *, affine=None, notes: list | None = None) -> Landmarks:
     """The six landmarks measured on a bi-ventricular label map (for data without annotations).
 
     ``labels`` is a labels :class:`~napari_cardiac_priors.volume.Volume`, or a canonical
@@ -143,10 +144,9 @@ def derive_from_labels(labels, spacing=None, *, affine=None) -> Landmarks:
     - ``lv_lateral``: on the ray from ``P`` away from the RV cavity's centroid, the midpoint
       between endocardium and epicardium.
 
-    A landmark that cannot be measured (no LV, no RV in the mid slice) is NaN with a warning.
+    A landmark that cannot be measured (no LV, no RV in the mid slice) is NaN with a note
+    (appended to ``notes``, or a warning when ``notes`` is None).
     """
-    import warnings
-
     from .conventions import BACKGROUND, LV, MYO
     from .volume import Volume
 
@@ -165,7 +165,7 @@ def derive_from_labels(labels, spacing=None, *, affine=None) -> Landmarks:
     in_lv = (lab == LV) | (lab == MYO)
     lv_z = np.nonzero(in_lv.any(axis=(1, 2)))[0]
     if lv_z.size == 0:
-        warnings.warn("derive_from_labels: no LV in the label map; all landmarks are NaN", stacklevel=2)
+        note("derive_from_labels: no LV in the label map; all landmarks are NaN", notes)
         return result()
     # the base is the end where the cavity opens to background along z (the apex is capped)
     cavity = lab == LV
@@ -188,7 +188,7 @@ def derive_from_labels(labels, spacing=None, *, affine=None) -> Landmarks:
         beyond[1:] = lab[:-1] == BACKGROUND
     face = np.argwhere(cavity & beyond)
     if face.size == 0:
-        warnings.warn("derive_from_labels: no open basal face of the LV cavity; mitral_valve is NaN", stacklevel=2)
+        note("derive_from_labels: no open basal face of the LV cavity; mitral_valve is NaN", notes)
         return result()
     mv = face.mean(axis=0) + [0.5 * to_base, 0.0, 0.0]  # on the face, half a slice up
     pos[LANDMARK_NAMES.index("mitral_valve")] = mv
@@ -199,7 +199,7 @@ def derive_from_labels(labels, spacing=None, *, affine=None) -> Landmarks:
     p = apex[1:] + t * (mv[1:] - apex[1:])  # (y, x) index of P in slice k
     found = inplane_points(lab[k], p, vol.spacing[1:])
     for msg in found.pop("warnings"):
-        warnings.warn(f"derive_from_labels: {msg} (mid-ventricular slice {k})", stacklevel=2)
+        note(f"derive_from_labels: {msg} (mid-ventricular slice {k})", notes)
     for name in ("lv_lateral", "rv_lateral"):
         if found[name] is not None:
             pos[LANDMARK_NAMES.index(name)] = [k, *found[name]]
@@ -314,17 +314,16 @@ def landmark_target(landmarks: Landmarks, reference, *, radius_mm: float = 4.0) 
     return out
 
 
-def from_probabilities(prob: np.ndarray, reference) -> Landmarks:
+def from_probabilities(prob: np.ndarray, reference, *, notes: list | None = None) -> Landmarks:
     """Landmarks from landmark-head probabilities ``(7, z, y, x)`` (background + six) on the grid
     of ``reference`` (a Volume).
 
     For each landmark: the voxels where it is the most probable class, their largest
     26-connected cluster, and that cluster's probability-weighted centroid (world mm).
     ``confidence`` is the highest probability in the cluster. A landmark with no voxel is NaN,
-    with one warning naming the missing landmarks (never a made-up point).
+    with one note naming the missing landmarks (never a made-up point): appended to ``notes``,
+    or a warning when ``notes`` is None (see :func:`~napari_cardiac_priors.errors.note`).
     """
-    import warnings
-
     from scipy import ndimage
 
     prob = np.asarray(prob)
@@ -350,7 +349,7 @@ def from_probabilities(prob: np.ndarray, reference) -> Landmarks:
         pos[k - 1] = reference.index_to_world((idx * w[:, None]).sum(0) / w.sum())
         conf[k - 1] = float(w.max())
     if missing:
-        warnings.warn(f"no voxel found for landmark(s) {', '.join(missing)}; they are NaN", stacklevel=2)
+        note(f"no voxel found for landmark(s) {', '.join(missing)}; they are NaN", notes)
     return Landmarks(pos, conf, ("model",) * n)
 
 
@@ -371,8 +370,6 @@ def from_slab_probabilities(labels, prob: np.ndarray, *, derived: Landmarks | No
     A landmark that cannot be found is NaN and named in ``notes``. ``derived``: the
     landmarks of :func:`derive_from_labels` on ``labels`` when the caller has them already.
     """
-    import warnings
-
     from scipy import ndimage
 
     n = len(LANDMARK_NAMES)
@@ -381,14 +378,13 @@ def from_slab_probabilities(labels, prob: np.ndarray, *, derived: Landmarks | No
     notes = []
     if not np.any(labels.array):
         return Landmarks(pos, conf, ("model",) * n), notes
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        derived = derived if derived is not None else derive_from_labels(labels)
+    found = []
+    derived = derived if derived is not None else derive_from_labels(labels, notes=found)
     ia, im = LANDMARK_NAMES.index("apex"), LANDMARK_NAMES.index("mitral_valve")
     pos[[ia, im]] = derived.positions[[ia, im]]
     conf[[ia, im]] = derived.confidence[[ia, im]]
     if not (derived.valid[ia] and derived.valid[im]):
-        notes += [str(w.message) for w in caught[:1]]
+        notes += found[:1]
         missing = [nm for nm, ok in zip(LANDMARK_NAMES, np.isfinite(pos[:, 0])) if not ok]
         notes.append(f"no voxel found for landmark(s) {', '.join(missing)}; they are NaN")
         return Landmarks(pos, conf, ("model",) * n), notes

@@ -8,7 +8,6 @@ def build_from_images(images, model: str, *, device: str = "cpu") -> list:
     """One :class:`~..registry.atlases.Atlas` per HR image file in ``images``: the labels and
     landmarks ``model`` gives it. Raises :class:`~..registry.RegistryError` for an image
     where the model finds fewer than 4 landmarks."""
-    import warnings
     from pathlib import Path
 
     from ..inference import load_model, segment
@@ -20,9 +19,7 @@ def build_from_images(images, model: str, *, device: str = "cpu") -> list:
     atlases = []
     for path in images:
         vol = read_volume(path, kind="image")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            result = segment(vol, loaded)
+        result = segment(vol, loaded, notes=[])
         if result.landmarks is None or result.landmarks.valid.sum() < 4:
             raise RegistryError(f"{Path(path).name}: the model found fewer than 4 landmarks; it cannot be an atlas")
         atlases.append(Atlas(stem(path), result.labels, result.landmarks, vol))

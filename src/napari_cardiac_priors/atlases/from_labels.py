@@ -177,7 +177,6 @@ def shape_interpolate(labels: Volume, *, shifts_mm=None, spacing=HR_SPACING, mar
 def atlas_from_labels(labels: Volume, atlas_id: str, *, correct_shifts: bool = True):
     """An :class:`~..registry.atlases.Atlas` from a labelled LR stack: slice shifts corrected,
     shape-based interpolation onto the HR grid, the six landmarks measured on the result."""
-    import warnings
 
     from ..landmarks import derive_from_labels
     from ..registry.atlases import Atlas
@@ -188,9 +187,7 @@ def atlas_from_labels(labels: Volume, atlas_id: str, *, correct_shifts: bool = T
         raise InputError("the labels need an LV cavity (1) and myocardium (2)")
     shifts = slice_shifts(labels) if correct_shifts else None
     hr = shape_interpolate(labels, shifts_mm=shifts)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        landmarks = derive_from_labels(hr)
+    landmarks = derive_from_labels(hr, notes=[])
     if landmarks.valid.sum() < 4:
         raise InputError("fewer than 4 of the six landmarks could be measured on the labels")
     return Atlas(atlas_id, hr, landmarks)

@@ -107,7 +107,6 @@ def sample_case(arrays: dict, contract: dict, aug: Augmentation | None = None):
 # -- case sources ---------------------------------------------------------------------------
 def acdc_cases(root, ids, *, drop_rv_wall: bool = True) -> list[Case]:
     """ED and ES of ACDC patients ``ids``; landmarks derived from the manual labels."""
-    import warnings
 
     from ..io.acdc import iter_patients
     from ..landmarks import derive_from_labels
@@ -116,9 +115,7 @@ def acdc_cases(root, ids, *, drop_rv_wall: bool = True) -> list[Case]:
     for p in iter_patients(root, ids=ids):
         for phase in ("ed", "es"):
             labels = p.labels(phase)
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                lm = derive_from_labels(labels)
+            lm = derive_from_labels(labels, notes=[])
             cases.append(Case(f"{p.id}_{phase}", p.image(phase), labels, lm, p.group or ""))
     return cases
 

@@ -4,7 +4,6 @@ optionally the smooth surfaces of the result."""
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -56,11 +55,10 @@ def landmarks_for_refinement(labels: Volume, landmarks: Landmarks | None) -> tup
 
     if landmarks is not None and int(np.sum(landmarks.valid)) >= 4:
         return landmarks, []
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        derived = derive_from_labels(labels)
+    missing: list = []
+    derived = derive_from_labels(labels, notes=missing)
     why = "no landmarks were given" if landmarks is None else f"only {int(np.sum(landmarks.valid))} landmarks are known"
-    return derived, [f"{why}: refined from the landmarks measured on the labels"] + [str(w.message) for w in caught]
+    return derived, [f"{why}: refined from the landmarks measured on the labels"] + missing
 
 
 def refine_subject(labels: Volume, landmarks: Landmarks | None = None, *, atlases: str = "auto", n_atlases: int = 5,
@@ -80,11 +78,8 @@ def refine_subject(labels: Volume, landmarks: Landmarks | None = None, *, atlase
 
     use, notes = landmarks_for_refinement(labels, landmarks)
     name = resolve_atlas_set(atlases, labels)
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        result = refine(labels, use, list(cached_atlases(name)), n_atlases=n_atlases, fusion=fusion, init=init,
-                        image=image, device=device, progress=progress)
-    notes += [str(w.message) for w in caught]
+    result = refine(labels, use, list(cached_atlases(name)), n_atlases=n_atlases, fusion=fusion, init=init,
+                    image=image, device=device, progress=progress)
     result.info["atlas_set"] = name
     meshes = []
     if surfaces:

@@ -3,7 +3,6 @@ implausible results, resampling) collected as text for the user instead of warni
 
 from __future__ import annotations
 
-import warnings
 from dataclasses import dataclass, field
 
 from ..volume import Volume
@@ -28,16 +27,14 @@ def segment_image(volume: Volume, model, *, tta: bool = False, shape_model=None)
     from ..inference import enhance, load_model, segment
 
     model = load_model(model) if isinstance(model, str) else model
-    with warnings.catch_warnings(record=True) as caught:
-        warnings.simplefilter("always")
-        if model.entry.task == "super-resolution":
-            return SegmentedImage(enhance(volume, model), [str(w.message) for w in caught])
-        result = segment(volume, model, tta=tta)
-        distance = None
-        if shape_model and np.any(result.labels.array):
-            from ..latent import plausibility
+    if model.entry.task == "super-resolution":
+        return SegmentedImage(enhance(volume, model), [])
+    notes: list = []
+    result = segment(volume, model, tta=tta, notes=notes)
+    distance = None
+    if shape_model and np.any(result.labels.array):
+        from ..latent import plausibility
 
-            shape = load_model(shape_model, device=model.device) if isinstance(shape_model, str) else shape_model
-            distance = plausibility(result.labels, shape)
-    notes = list(dict.fromkeys(str(w.message) for w in caught))  # once each, in order
-    return SegmentedImage(result, notes, distance)
+        shape = load_model(shape_model, device=model.device) if isinstance(shape_model, str) else shape_model
+        distance = plausibility(result.labels, shape)
+    return SegmentedImage(result, list(dict.fromkeys(notes)), distance)  # once each, in order

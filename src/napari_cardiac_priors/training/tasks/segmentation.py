@@ -11,7 +11,6 @@ from .prior import tl_sample_grid
 
 def validate_volumes(network, cases, contract, *, device="cpu") -> dict:
     """Mean Dice per structure (on each case's own grid) and mean landmark error (mm)."""
-    import warnings
 
     from ...contract import probabilities_to_input, to_model
     from ...inference import keep_largest_component, predict_probabilities
@@ -30,9 +29,7 @@ def validate_volumes(network, cases, contract, *, device="cpu") -> dict:
             if v < seg_p.shape[0]:
                 dices[name].append(dice(labels == v, case.labels.array == v))
         if lmk_p is not None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                errs.append(landmark_errors(from_probabilities(lmk_p, grid.volume(lmk_p[0])), case.landmarks))
+            errs.append(landmark_errors(from_probabilities(lmk_p, grid.volume(lmk_p[0]), notes=[]), case.landmarks))
     network.train(was_training)
     out = {f"dice_{k}": float(np.mean(v)) for k, v in dices.items() if v}
     out["dice_mean"] = float(np.mean([out[k] for k in out]))
