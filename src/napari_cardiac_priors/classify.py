@@ -56,21 +56,11 @@ def read_shapes(folder, *, phases=("ed",), shape_model: str = "tl-acdc", seg_mod
 
 def tl_features(shapes: ShapeSet, *, shape_model: str = "tl-acdc", device: str = "cpu") -> np.ndarray:
     """``(n_patients, n_phases * D)`` T-L codes."""
-    import torch
-
     from .inference import load_model
-    from .nn.tl import one_hot
+    from .latent import tl_codes
 
     model = load_model(shape_model, device=device)
-    ae = model.network.autoencoder
-    feats = []
-    with torch.inference_mode():
-        for ph, maps in shapes.maps.items():
-            x = torch.from_numpy(np.stack(maps).astype(np.int64))
-            x = torch.where(x < ae.n_classes, x, torch.zeros_like(x))
-            feats.append(torch.cat([ae.encode(one_hot(x[i : i + 8], ae.n_classes).to(model.device)).float().cpu()
-                                    for i in range(0, len(x), 8)]).numpy())
-    return np.concatenate(feats, axis=1)
+    return np.concatenate([tl_codes(model, np.stack(maps)) for maps in shapes.maps.values()], axis=1)
 
 
 class PCAFeatures:

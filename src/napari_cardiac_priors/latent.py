@@ -53,21 +53,28 @@ def _tl_grid(vol: Volume, contract: dict, centre_zyx, *, order: int) -> Volume:
     return resample(vol, affine=affine, shape=tuple(size), order=order)
 
 
-def encode_labels(model, labels: Volume) -> np.ndarray:
-    """The T-L code ``(D,)`` of a label map (``model``: a loaded T-L model or its name)."""
+def tl_codes(model, maps, *, batch_size: int = 8) -> np.ndarray:
+    """T-L codes ``(N, D)`` of label maps ``(N, *size)`` already on the model's grid (integer,
+    canonical values; a value beyond the model's classes counts as background). ``model``: a
+    loaded T-L model. The one place where label maps meet the autoencoder."""
     import torch
 
-    from .inference import load_model
     from .nn.tl import one_hot
 
-    model = load_model(model) if isinstance(model, str) else model
-    net = model.network
-    grid = tl_grid_labels(labels, model.entry.input)
-    n_classes = net.autoencoder.n_classes
-    lab = np.where(grid.array < n_classes, grid.array, 0)
+    ae = model.network.autoencoder
+    maps = np.asarray(maps).reshape(-1, *ae.shape)  # a 2D model's maps may come as (N, 1, H, W)
+    lab = torch.from_numpy(np.where((maps >= 0) & (maps < ae.n_classes), maps, 0).astype(np.int64))
     with torch.inference_mode():
-        x = one_hot(torch.from_numpy(lab.astype(np.int64))[None], n_classes).to(model.device)
-        return net.autoencoder.encode(x)[0].float().cpu().numpy()
+        return torch.cat([ae.encode(one_hot(lab[i : i + batch_size], ae.n_classes).to(model.device)).float().cpu()
+                          for i in range(0, len(lab), batch_size)]).numpy()
+
+
+def encode_labels(model, labels: Volume) -> np.ndarray:
+    """The T-L code ``(D,)`` of a label map (``model``: a loaded T-L model or its name)."""
+    from .inference import load_model
+
+    model = load_model(model) if isinstance(model, str) else model
+    return tl_codes(model, tl_grid_labels(labels, model.entry.input).array[None])[0]
 
 
 def mahalanobis(code: np.ndarray, net) -> float:
@@ -201,17 +208,7 @@ class TLExplorer(_Explorer):
         return Code(z[0].float().cpu().numpy(), None, {"source": vol, "model_grid": grid, "squeeze": squeeze}, notes)
 
     def _encode_grid(self, array) -> np.ndarray:
-        import torch
-
-        from .nn.tl import one_hot
-
-        n = self.net.autoencoder.n_classes
-        lab = np.where(array < n, array, 0).astype(np.int64)
-        if len(self.net.autoencoder.shape) == 2:
-            lab = lab.reshape(lab.shape[-2:])
-        with torch.inference_mode():
-            x = one_hot(torch.from_numpy(lab)[None], n).to(self.model.device)
-            return self.net.autoencoder.encode(x)[0].float().cpu().numpy()
+        return tl_codes(self.model, np.asarray(array)[None])[0]
 
     def decode_grid(self, code: Code) -> np.ndarray:
         """The decoded label map on the model's grid ``(Z, Y, X)``; a 2D model's ``(1, Y, X)``."""
