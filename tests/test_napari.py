@@ -193,3 +193,24 @@ def test_demo_window_fits_a_1366_x_768_screen(qtbot):
         assert {"Segment", "Refine"} <= {name.split(" (")[0] for name in viewer.window.dock_widgets}
     finally:
         viewer.close()
+
+
+def test_all_docks_together_fit_a_1366_x_768_screen(qtbot):
+    """Every widget of the plugin docked at once (tabbed, the Latent explorer scrollable) keeps the
+    window within a 1366 x 768 screen."""
+    from napari_cardiac_priors._napari.demo import PLUGIN, make_viewer
+
+    viewer = make_viewer(run_model=False)
+    try:
+        for name in ("Latent explorer", "Cohort"):
+            viewer.window.add_plugin_dock_widget(PLUGIN, name)  # as the Plugins menu docks it: not tabbed
+        window = viewer.window._qt_window
+        qtbot.wait(50)
+        hint = window.minimumSizeHint()
+        assert hint.width() <= 1366 and hint.height() <= 768, (hint.width(), hint.height())
+        assert window.width() <= 1366 and window.height() <= 768, (window.width(), window.height())
+        docked = {name.split(" (")[0] for name in viewer.window.dock_widgets}
+        assert {"Load cardiac stack", "Segment", "Refine", "Latent explorer", "Cohort"} <= docked
+    finally:
+        viewer.close()
+

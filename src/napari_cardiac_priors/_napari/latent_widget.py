@@ -57,7 +57,7 @@ class LatentExplorerWidget(Container):
     def __init__(self, napari_viewer):
         from ..registry import list_models
 
-        super().__init__(labels=True)
+        super().__init__(labels=False)
         self._viewer = napari_viewer
         self.output_layer = None  # before the layer choices, which leave out the widget's own layers
         self.anatomy_layer = None
@@ -82,9 +82,13 @@ class LatentExplorerWidget(Container):
         self._grid = PushButton(text="Traversal grid")
         self._png = FileEdit(label="PNG", mode="w", filter="*.png")
         self._export = PushButton(text="Export grid as PNG")
-        self.extend([self._model, self._layer, self._encode, self._status, self._plausibility, self.sliders,
-                     self._set_a, self._set_b, self._t, self._op, self._ch_a, self._ch_b, self._apply, self._z_from,
-                     self._transfer, self._grid, self._png, self._export])
+        from .scrolling import scrolling_body
+
+        # 18 rows and up to 12 sliders: the dock scrolls instead of growing the window
+        self.body = scrolling_body(self, [self._model, self._layer, self._encode, self._status, self._plausibility,
+                                          self.sliders, self._set_a, self._set_b, self._t, self._op, self._ch_a,
+                                          self._ch_b, self._apply, self._z_from, self._transfer, self._grid, self._png,
+                                          self._export])
         self._encode.changed.connect(lambda *_: self.encode(background=True))
         self._set_a.changed.connect(lambda *_: self._keep("a"))
         self._set_b.changed.connect(lambda *_: self._keep("b"))

@@ -65,7 +65,7 @@ class RefineWidget(Container):
         from ..registry import list_models
         from ..registry.atlases import AUTO
 
-        super().__init__(labels=True)
+        super().__init__(labels=False)
         self._viewer = napari_viewer
         sets = [AUTO] + [e.name for e in list_models(task="atlas")]  # auto: the set that fits the target
         self._labels = ComboBox(label="Target labels", choices=self._layers_of("Labels"), nullable=True)
@@ -84,8 +84,11 @@ class RefineWidget(Container):
         self._accept = PushButton(text="Accept", enabled=False)
         self._reject = PushButton(text="Reject", enabled=False)
         self._undo = PushButton(text="Undo accept", enabled=False)
-        self.extend([self._labels, self._points, self._atlases, self._n, self._fusion, self._device, self._run,
-                     self._cancel, self._progress, self._status, self._accept, self._reject, self._undo])
+        from .scrolling import scrolling_body
+
+        self.body = scrolling_body(self, [self._labels, self._points, self._atlases, self._n, self._fusion, self._device,
+                                          self._run, self._cancel, self._progress, self._status, self._accept,
+                                          self._reject, self._undo])
         from .layer_defaults import follow_layers
 
         for combo, kind in ((self._labels, "Labels"), (self._points, "Points")):

@@ -45,7 +45,7 @@ class SegmentWidget(Container):
     def __init__(self, napari_viewer):
         from ..registry import list_models, segmentation_choices
 
-        super().__init__(labels=True)
+        super().__init__(labels=False)
         self._viewer = napari_viewer
         models = segmentation_choices()
         shape_models = [NO_SHAPE_MODEL] + [e.name for e in list_models(task="shape-prior")]
@@ -62,8 +62,10 @@ class SegmentWidget(Container):
         self._reset = PushButton(text="Reset landmarks to model", enabled=False)
         self._shape = ComboBox(label="Shape model", choices=shape_models, value=NO_SHAPE_MODEL)
         self._plausibility = Label(label="Shape plausibility", value="-")
-        self.extend([self._image, self._model, self._about, self._device, self._shape, self._run, self._cancel,
-                     self._progress, self._status, self._plausibility, self._reset])
+        from .scrolling import scrolling_body
+
+        self.body = scrolling_body(self, [self._image, self._model, self._about, self._device, self._shape, self._run,
+                                          self._cancel, self._progress, self._status, self._plausibility, self._reset])
         self._model.changed.connect(self._describe)
         self._run.changed.connect(lambda *_: self.run())
         self._cancel.changed.connect(lambda *_: self.cancel())
