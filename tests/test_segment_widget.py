@@ -144,3 +144,17 @@ def test_model_widget_runs_acnn_seg_and_sr_on_the_hr_grid(make_napari_viewer, qt
     assert not [n for n in notes if n[0] == "error"], notes
     assert labels.data.any()  # the untrained model labels something: the readout must be there
     assert "Mahalanobis distance" in widget._plausibility.value and "training shapes" in widget._plausibility.value
+
+
+def test_model_menu_says_what_each_model_is_for(make_napari_viewer):
+    """The bundled default for real scans comes first; phantom and super-resolution models say so."""
+    from napari_cardiac_priors._napari.segment_widget import SegmentWidget
+    from napari_cardiac_priors.conventions import DEFAULT_MODEL
+
+    widget = SegmentWidget(make_napari_viewer())
+    items = [widget._model.native.itemText(i) for i in range(widget._model.native.count())]
+    assert widget._model.value == DEFAULT_MODEL and items[0] == f"{DEFAULT_MODEL}  (real scans)"
+    assert "sslln-lr-phantom  (phantoms only)" in items
+    assert "acnn-sr-phantom  (super-resolution, phantoms only)" in items
+    real = [i for i, t in enumerate(items) if t.endswith("(real scans)")]
+    assert real == list(range(len(real)))  # every real-scan model before any phantom model

@@ -43,14 +43,16 @@ class SegmentWidget(Container):
     """
 
     def __init__(self, napari_viewer):
-        from ..registry import list_models, segmentation_choices
+        from ..registry import get_model, intended_use, list_models, segmentation_choices
 
         super().__init__(labels=False)
         self._viewer = napari_viewer
         models = segmentation_choices()
         shape_models = [NO_SHAPE_MODEL] + [e.name for e in list_models(task="shape-prior")]
         self._image = ComboBox(label="Image", choices=self._image_layers, nullable=True)
-        self._model = ComboBox(label="Model", choices=models, value=models[0] if models else None, nullable=not models)
+        # grouped by what each model is for (real scans first), the name as the value
+        labelled = [(f"{m}  ({intended_use(get_model(m))})", m) for m in models]
+        self._model = ComboBox(label="Model", choices=labelled, value=models[0] if models else None, nullable=not models)
         self._about = Label(label="About", value="")
         self._about.native.setWordWrap(True)
         self._device = ComboBox(label="Device", choices=["auto", "cpu", "cuda", "mps"], value="auto")

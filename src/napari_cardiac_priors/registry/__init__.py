@@ -143,6 +143,13 @@ def trained_on_phantoms(entry: ModelEntry) -> bool:
     return str((entry.training or {}).get("data", "")).startswith("phantom")
 
 
+def intended_use(entry: ModelEntry) -> str:
+    """What a model is for, in a few words for a model menu: ``"real scans"``, ``"phantoms only"``,
+    with ``"super-resolution, "`` before it for an SR model."""
+    data = "phantoms only" if trained_on_phantoms(entry) else "real scans"
+    return f"super-resolution, {data}" if entry.task == "super-resolution" else data
+
+
 def runs_on_stacks(entry: ModelEntry) -> bool:
     """False for a model whose contract is one 2D slice (SDNet's U-Net baselines): it is not
     offered for a stack, and ``segment`` refuses it with a clear message."""
