@@ -208,3 +208,25 @@ def test_the_encode_button_encodes_in_the_background(make_napari_viewer, qtbot, 
     assert widget.code is not None and "encoded seg" in widget._status.value
     qtbot.waitUntil(lambda: widget.output_layer is not None and not widget.decoder.busy, timeout=30000)
     assert not [n for n in notes if n[0] == "error"], notes
+
+
+def test_docked_from_the_plugins_menu_a_slider_move_updates_one_layer(make_napari_viewer, qtbot, tmp_path, ph, notes):
+    """Docked as the Plugins menu docks it, the widget sees the viewer through napari's proxy
+    (whose layers' class name is the proxy's): a slider move still updates the decoded layer
+    instead of adding another, and the Refine widget still lists the Labels layers."""
+    tl = install_tiny_tl(tmp_path)
+    viewer = make_napari_viewer()
+    labels = _layer(viewer, ph.lr_labels, "seg")
+    _, widget = viewer.window.add_plugin_dock_widget("napari-cardiac-priors", "Latent explorer")
+    widget._model.value, widget._layer.value = tl, labels
+    widget._encode.clicked.emit()
+    qtbot.waitUntil(lambda: widget.output_layer is not None and not widget.decoder.busy, timeout=30000)
+    n_layers = len(viewer.layers)
+    widget.sliders[0].value = widget.sliders[0].max
+    qtbot.waitUntil(lambda: not widget.decoder.busy, timeout=30000)
+    assert len(viewer.layers) == n_layers
+    assert [layer.name for layer in viewer.layers].count("seg decoded (tl)") == 1
+    np.testing.assert_array_equal(widget.output_layer.data, widget.explorer.decode_model_grid(widget.code).array)
+    _, refine = viewer.window.add_plugin_dock_widget("napari-cardiac-priors", "Refine")
+    assert "seg" in [layer.name for layer in refine._labels.choices if layer is not None]
+    assert not [n for n in notes if n[0] == "error"], notes

@@ -68,6 +68,7 @@ class LatentExplorerWidget(Container):
         self._status = Label(label="Status", value="")
         self._status.native.setWordWrap(True)
         self._plausibility = Label(label="Plausibility", value="-")
+        self._plausibility.native.setWordWrap(True)
         self.sliders = Container(labels=True)
         # T-L interpolation
         self._set_a, self._set_b = PushButton(text="Set as A"), PushButton(text="Set as B")
@@ -267,7 +268,7 @@ class LatentExplorerWidget(Container):
         return out, plaus
 
     def _show(self, result, code, error) -> None:
-        from napari.layers import Layer
+        from napari.layers import Labels, Layer
         from napari.utils.notifications import show_error
 
         from .layers import volume_layer_data
@@ -278,7 +279,7 @@ class LatentExplorerWidget(Container):
         vol, plaus = result
         layer = self.output_layer
         fits = (layer is not None and layer in self._viewer.layers and layer.data.shape == vol.array.shape
-                and (type(layer).__name__ == "Labels") == (vol.kind == "labels")
+                and isinstance(layer, Labels) == (vol.kind == "labels")  # (a proxied layer's class name is the proxy's)
                 and layer.metadata.get("latent_model") == self._encoded_with)
         if not fits:  # first decode, or another model (family): a layer of its own; the old one stays
             name = f"{self._source_name} decoded ({self.explorer.kind})"

@@ -53,7 +53,10 @@ def layer_volume(data, *, scale, affine=None, translate=None, kind: str = "image
 
 def layer_to_volume(layer) -> Volume:
     """A :class:`Volume` from a napari Image or Labels layer."""
-    kind = "labels" if type(layer).__name__ == "Labels" else "image"
+    from napari.layers import Labels
+
+    # isinstance, not the class name: a plugin's viewer hands out layers behind a proxy
+    kind = "labels" if isinstance(layer, Labels) else "image"
     return layer_volume(
         layer.data, scale=layer.scale, affine=layer.affine.affine_matrix, translate=layer.translate, kind=kind,
         metadata=layer.metadata.get("volume_metadata", {}),

@@ -89,10 +89,12 @@ class RefineWidget(Container):
         self.body = scrolling_body(self, [self._labels, self._points, self._atlases, self._n, self._fusion, self._device,
                                           self._run, self._cancel, self._progress, self._status, self._accept,
                                           self._reject, self._undo])
+        from napari.layers import Labels, Points
+
         from .layer_defaults import follow_layers
 
-        for combo, kind in ((self._labels, "Labels"), (self._points, "Points")):
-            follow_layers(napari_viewer, combo, lambda layer, kind=kind: type(layer).__name__ == kind
+        for combo, kind in ((self._labels, Labels), (self._points, Points)):
+            follow_layers(napari_viewer, combo, lambda layer, kind=kind: isinstance(layer, kind)
                           and "refine" not in layer.metadata)
         self._run.changed.connect(lambda *_: self.run())
         self._cancel.changed.connect(lambda *_: self.worker and self.worker.quit())
@@ -105,7 +107,10 @@ class RefineWidget(Container):
         self._replaced = None  # (layer, index) removed by Accept
 
     def _layers_of(self, kind: str):
-        return lambda *_: [layer for layer in self._viewer.layers if type(layer).__name__ == kind]
+        import napari.layers
+
+        cls = getattr(napari.layers, kind)
+        return lambda *_: [layer for layer in self._viewer.layers if isinstance(layer, cls)]
 
     def run(self):
         """Start the refinement; returns the worker (None when the inputs are not usable)."""
