@@ -448,3 +448,15 @@ def test_keep_heart_chooses_the_piece_with_the_left_ventricle_over_a_larger_fals
     out = keep_heart(labels, (10.0, 2.0, 2.0))
     assert out[:, 70:, 70:].sum() == 0  # the far blob goes, however large
     assert (out == 1).sum() == (labels[:, :60, :60] == 1).sum() and (out == 3).any()
+
+
+def test_training_options_are_typed_with_their_defaults_in_one_place():
+    from napari_cardiac_priors.training.tasks.options import SlabOptions, SliceOptions, TLOptions
+
+    opts = SlabOptions.parse({"stages": [["head", 3]], "lambda1": 0.05}, recipe="r")
+    assert opts.stages == (["head", 3],) and opts.lambda1 == 0.05 and opts.samples_per_epoch == 2000
+    assert TLOptions.parse({}).swap_p == 0.1 and SliceOptions.parse({"size": [96, 96]}).size == (96, 96)
+    with pytest.raises(ValueError, match=r"recipe 'r': unknown train_options \['lambda_1'\]; SlabOptions reads"):
+        SlabOptions.parse({"lambda_1": 0.05}, recipe="r")
+    with pytest.raises(ValueError, match="unknown train_options"):  # a T-L option is no slab option
+        SlabOptions.parse({"swap_p": 0.2}, recipe="r")

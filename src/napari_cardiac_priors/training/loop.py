@@ -58,7 +58,7 @@ def train(recipe: Recipe, out_dir, *, data_root=None, epochs: int | None = None,
     rng = np.random.default_rng(recipe.seed)
     task = make_task(recipe, device=device, data_root=data_root)
     net = build(recipe.architecture, recipe.config).to(device)
-    betas = tuple(recipe.train_options.get("betas", (0.9, 0.999)))
+    betas = tuple(task.options.betas)
     opt = torch.optim.Adam(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay, betas=betas)
     start, history, best = 0, [], -float("inf")
     ckpt = out / "checkpoint.pt"

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Task, _batches, _dice_per_class
+from .options import ACNNOptions
 
 
 def _stack_slices(arrays) -> np.ndarray:
@@ -35,7 +36,7 @@ def pad_probabilities(probs, shape):
 class ACNNTask(Task):
     """ACNN-Seg (``config["task"] == "segmentation"``) or ACNN-SR on phantom LR/HR pairs."""
 
-    OPTIONS = Task.OPTIONS | {'prior', 'lambda1', 'motion', 'noise_sd', 'crop'}
+    Options = ACNNOptions
 
     @property
     def _segmentation(self) -> bool:
@@ -44,8 +45,7 @@ class ACNNTask(Task):
     def load(self, ids, *, max_cases=None, training=True):
         from ..pairs import phantom_pairs
 
-        opts = self.recipe.train_options
-        return phantom_pairs(ids[:max_cases] if max_cases else ids, crop=tuple(opts.get("crop", (120, 120))),
+        return phantom_pairs(ids[:max_cases] if max_cases else ids, crop=tuple(self.options.crop),
                              factor=int(self.recipe.config.get("factor", 5)))
 
     def batches(self, items, rng):
@@ -53,9 +53,9 @@ class ACNNTask(Task):
 
         from ..pairs import sample_pair
 
-        opts = self.recipe.train_options
+        opts = self.options
         for idx in _batches(len(items), self.recipe.batch_size, rng):
-            batch = [sample_pair(items[i], rng, motion=bool(opts.get("motion", True)), noise_sd=float(opts.get("noise_sd", 0.02)))
+            batch = [sample_pair(items[i], rng, motion=bool(opts.motion), noise_sd=float(opts.noise_sd))
                      for i in idx]
             lr, labels, hr = (torch.from_numpy(_stack_slices(v)) for v in zip(*batch))
             yield lr[:, None].to(self.device), labels.long().to(self.device), hr[:, None].to(self.device)
@@ -66,7 +66,7 @@ class ACNNTask(Task):
         lr, labels, hr = batch
         out = net(lr)
         tl = self.prior()
-        lam = float(self.recipe.train_options.get("lambda1", 0.01))
+        lam = float(self.options.lambda1)
         if self._segmentation:
             if tl is None:
                 return acnn_seg_loss(out, labels)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..recipes import Recipe
+from .options import Options
 from .prior import _tl_contract, load_frozen_tl
 
 
@@ -22,21 +23,18 @@ def _dice_per_class(pred: np.ndarray, ref: np.ndarray, classes) -> list[float]:
 
 
 class Task:
-    #: the ``train_options`` keys this task reads (the loop's ``betas`` included); any other is refused
-    OPTIONS = frozenset({"betas"})
+    #: the typed ``train_options`` this task reads (:mod:`.options`); any other key is refused
+    Options = Options
 
     def __init__(self, recipe: Recipe, device: str, data_root=None):
-        unknown = sorted(set(recipe.train_options) - self.OPTIONS)
-        if unknown:
-            raise ValueError(f"recipe {recipe.name!r}: unknown train_options {unknown}; {type(self).__name__} reads "
-                             f"{sorted(self.OPTIONS)}")
+        self.options = self.Options.parse(recipe.train_options, recipe=recipe.name)
         self.recipe, self.device, self.data_root = recipe, device, data_root
         self._prior = None
         self._prior_spacing = None
 
     def prior(self):
-        """The frozen T-L network of ``train_options["prior"]`` (None: no shape prior), loaded once."""
-        name = self.recipe.train_options.get("prior")
+        """The frozen T-L network of the ``prior`` option (None: no shape prior), loaded once."""
+        name = getattr(self.options, "prior", None)
         if not name:
             return None
         if self._prior is None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Task, _batches
+from .options import PriorOptions
 from .prior import tl_sample_grid
 
 
@@ -43,7 +44,7 @@ def validate_volumes(network, cases, contract, *, device="cpu") -> dict:
 class SegmentationTask(Task):
     """Volumes sampled onto the model grid with the SSLLN augmentation (see :mod:`..data`)."""
 
-    OPTIONS = Task.OPTIONS | {'prior', 'lambda1'}
+    Options = PriorOptions
 
     def _cases(self, ids):
         from ..data import acdc_cases, phantom_cases
@@ -96,7 +97,7 @@ class SegmentationTask(Task):
             return sslln_loss(out[0], seg_t, out[1], lmk_t, alpha=self.recipe.alpha)
         loss = squared_dice_loss(out, seg_t)
         if len(batch) > 3:
-            loss = loss + float(self.recipe.train_options.get("lambda1", 0.01)) * volume_prior_loss(
+            loss = loss + float(self.options.lambda1) * volume_prior_loss(
                 self.prior().autoencoder.encode, out, seg_t, batch[3])
         return loss
 

@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from .base import Task
+from .options import SlabOptions
 
 #: the fields of :class:`SlabAugmentation` that change intensities only
 _INTENSITY_FIELDS = ("gamma", "contrast", "brightness", "bias", "blur_px", "lowres", "noise_sd", "noise_seed")
@@ -211,8 +212,7 @@ class SlabTask(Task):
     the model.
     """
 
-    OPTIONS = Task.OPTIONS | {"stages", "samples_per_epoch", "augment_strength", "calibration_batches", "prior",
-                              "lambda1", "prior_every"}
+    Options = SlabOptions
 
     domain = None
 
@@ -235,15 +235,15 @@ class SlabTask(Task):
         import torch
 
         r = self.recipe
-        opts = r.train_options
+        opts = self.options
         slots = [(i, k) for i, it in enumerate(items) for k in range(it["image"].shape[0])]
-        n = int(opts.get("samples_per_epoch", 2000))
+        n = int(opts.samples_per_epoch)
         order = rng.choice(len(slots), size=n, replace=n > len(slots))
         size = tuple(r.train_crop or (128, 128))
         slab = int(r.input["slab"])
-        strength = float(opts.get("augment_strength", 1.0))
+        strength = float(opts.augment_strength)
         prior = self.prior()
-        every = int(opts.get("prior_every", 1))
+        every = int(opts.prior_every)
         for i, b in enumerate(range(0, n - r.batch_size + 1, r.batch_size)):
             batch = [sample_slab(items[slots[j][0]], slots[j][1], r.input, size,
                                  sample_slab_augmentation(rng, slab, strength=strength)) for j in order[b : b + r.batch_size]]
@@ -279,7 +279,7 @@ class SlabTask(Task):
         """``train_options["stages"]`` (``[[name, epochs], ...]``): "trunk" trains the segmentation
         network alone (segmentation loss, landmark head frozen), "head" the landmark head alone on
         the (warm-started) trunk, "joint" everything; default "joint" throughout."""
-        names = [name for name, n in self.recipe.train_options.get("stages") or [["joint", self.recipe.epochs]]
+        names = [name for name, n in self.options.stages or [["joint", self.recipe.epochs]]
                  for _ in range(int(n))]
         return names[min(epoch, len(names) - 1)]
 
@@ -302,7 +302,7 @@ class SlabTask(Task):
         0.844 -> 0.861 from this alone)."""
         import dataclasses
 
-        n = int(self.recipe.train_options.get("calibration_batches", 100))
+        n = int(self.options.calibration_batches)
         if n <= 0:
             return
         options = {k: v for k, v in self.recipe.train_options.items() if k not in ("prior", "lambda1", "prior_every")}
@@ -328,7 +328,7 @@ class SlabTask(Task):
             slabs, vol_t, grid = batch[3:]
             vol = net(slabs)
             vol = (vol[0] if isinstance(vol, tuple) else vol).permute(1, 0, 2, 3)[None]  # (1, C, S, Y, X)
-            lam = float(self.recipe.train_options.get("lambda1", 0.01))
+            lam = float(self.options.lambda1)
             loss = loss + lam * volume_prior_loss(self.prior().autoencoder.encode, vol, vol_t, grid)
         return loss
 

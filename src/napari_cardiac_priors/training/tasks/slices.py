@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Task, _batches
+from .options import SliceOptions
 
 
 def acdc_slices(cases, *, size=(224, 224), spacing=(1.37, 1.37)):
@@ -69,7 +70,7 @@ class _SDNetSlices:
         from ...nn.losses import sdnet_loss
 
         image, labels, labelled = batch
-        return sdnet_loss(net, net(image), image, labels, labelled, weights=options.get("weights", {}),
+        return sdnet_loss(net, net(image), image, labels, labelled, weights=dict(options.weights),
                           adversarial=stage != "warmup")
 
     def predict(self, net, x):
@@ -107,14 +108,14 @@ class SliceTask(Task):
     and the Dice term would hardly ever speak), ``weights`` (SDNet: loss weights over the paper's).
     """
 
-    OPTIONS = Task.OPTIONS | {'labelled_subjects', 'adversarial_from_epoch', 'size', 'spacing', 'rotation_deg', 'labelled_per_batch', 'weights'}
+    Options = SliceOptions
 
     def __init__(self, recipe, device, data_root=None):
         super().__init__(recipe, device, data_root)
         self._arch = _SDNetSlices() if recipe.architecture == "sdnet" else _UNetSlices()
 
     def stage(self, epoch):
-        start = int(self.recipe.train_options.get("adversarial_from_epoch") or 0)
+        start = int(self.options.adversarial_from_epoch or 0)
         return "warmup" if self._arch.has_critic and epoch < start else "train"
 
     def _patients(self, ids):
@@ -124,7 +125,7 @@ class SliceTask(Task):
         return acdc_cases(self.data_root or default_root(), ids)
 
     def labelled_ids(self) -> set:
-        k = self.recipe.train_options.get("labelled_subjects")
+        k = self.options.labelled_subjects
         ids = list(self.recipe.train_ids)
         if k is None:
             return set(ids)
@@ -132,11 +133,11 @@ class SliceTask(Task):
         return {ids[i] for i in order[: int(k)]}
 
     def load(self, ids, *, max_cases=None, training=True):
-        opts = self.recipe.train_options
+        opts = self.options
         cases = self._patients(ids)
         if max_cases:
             cases = cases[:max_cases]
-        slices = acdc_slices(cases, size=tuple(opts.get("size", (224, 224))), spacing=tuple(opts.get("spacing", (1.37, 1.37))))
+        slices = acdc_slices(cases, size=tuple(opts.size), spacing=tuple(opts.spacing))
         if not training:
             return slices
         labelled = {f"patient{int(i):03d}" for i in self.labelled_ids()}
@@ -149,9 +150,9 @@ class SliceTask(Task):
         import torch
         from scipy import ndimage
 
-        max_rot = float(self.recipe.train_options.get("rotation_deg", 90.0))
+        max_rot = float(self.options.rotation_deg)
         with_labels = np.flatnonzero([it[2] for it in items])
-        k = int(self.recipe.train_options.get("labelled_per_batch", 1))
+        k = int(self.options.labelled_per_batch)
         if not self._arch.semi_supervised or len(with_labels) in (0, len(items)):
             k = 0
 
@@ -178,7 +179,7 @@ class SliceTask(Task):
                    torch.tensor(flags, device=self.device))
 
     def loss(self, net, batch, stage):
-        return self._arch.loss(net, batch, stage, self.recipe.train_options)
+        return self._arch.loss(net, batch, stage, self.options)
 
     def validate(self, net, items):
         import torch

@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .base import Task, _batches, _dice_per_class
+from .options import TLOptions
 
 
 def _fit_to(array: np.ndarray, shape) -> np.ndarray:
@@ -60,10 +61,10 @@ class TLTask(Task):
     for phantom pairs.
     """
 
-    OPTIONS = Task.OPTIONS | {'stages', 'swap_p', 'crop', 'factor', 'joint_code_weight', 'dice_weight', 'shift_px'}
+    Options = TLOptions
 
     def _stages(self):
-        stages = self.recipe.train_options.get("stages") or [["ae", self.recipe.epochs]]
+        stages = self.options.stages or [["ae", self.recipe.epochs]]
         out = []
         for name, n in stages:
             out += [name] * int(n)
@@ -87,9 +88,8 @@ class TLTask(Task):
             return self._load_acdc(ids, max_cases)
         if self.recipe.data != "phantom-pairs":
             raise ValueError(f"the T-L task trains on phantom-pairs or acdc, not {self.recipe.data!r}")
-        opts = self.recipe.train_options
-        pairs = phantom_pairs(ids[:max_cases] if max_cases else ids, crop=tuple(opts.get("crop", (120, 120))),
-                              factor=int(opts.get("factor", 5)))
+        pairs = phantom_pairs(ids[:max_cases] if max_cases else ids, crop=tuple(self.options.crop),
+                              factor=int(self.options.factor))
         shape = self.recipe.config["shape"]
         return [(_fit_to(p.hr_labels, shape), _fit_to(p.hr_image, shape)) for p in pairs]
 
@@ -115,8 +115,7 @@ class TLTask(Task):
         from ...nn.tl import label_swap_noise, one_hot
 
         n_classes = self.recipe.config["n_classes"]
-        p = float(self.recipe.train_options.get("swap_p", 0.1))
-        reach = int(self.recipe.train_options.get("shift_px", 0))
+        p, reach = float(self.options.swap_p), int(self.options.shift_px)
         g = torch.Generator().manual_seed(int(rng.integers(2**31)))
         for idx in _batches(len(items), self.recipe.batch_size, rng):
             moves = rng.integers(-reach, reach + 1, (len(idx), 2)) if reach else np.zeros((len(idx), 2), int)
@@ -134,7 +133,7 @@ class TLTask(Task):
         noisy, labels, image = batch
         if stage in ("ae", "joint"):  # the clean labels are the target of the noisy input
             ce = tl_autoencoder_loss(net.autoencoder(noisy)[0], labels,
-                                     dice_weight=float(self.recipe.train_options.get("dice_weight", 0.0)))
+                                     dice_weight=float(self.options.dice_weight))
             if stage == "ae":
                 return ce
         if stage == "predictor":  # the autoencoder is fixed in this stage (batch norm statistics too)
@@ -145,7 +144,7 @@ class TLTask(Task):
             return code_distance(net.predictor(image), target)
         target = net.autoencoder.encode(one_hot(labels, noisy.shape[1]))
         # joint: both gradients reach the encoder; the code loss is scaled to the CE's range
-        return ce + float(self.recipe.train_options.get("joint_code_weight", 0.01)) * code_distance(net.predictor(image), target)
+        return ce + float(self.options.joint_code_weight) * code_distance(net.predictor(image), target)
 
     def validate(self, net, items):
         import torch
