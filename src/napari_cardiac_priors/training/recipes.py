@@ -215,14 +215,15 @@ RECIPES.update({
 })
 
 
-def _acnn_recipe(name: str, description: str, *, task: str, prior: str | None, motion: bool = True) -> Recipe:
+def _acnn_recipe(name: str, description: str, *, task: str, prior: str | None, motion: bool = True,
+                 epochs: int = 3, version: str = "1.0") -> Recipe:
     config = {**_ACNN_CONFIG, "task": task, **({} if task == "segmentation" else {"n_classes": 1})}
     options = {"prior": prior, "motion": motion, "noise_sd": 0.02, "crop": [120, 120]}
     if prior:
         options["lambda1"] = 0.01
     return Recipe(name=name, description=description, architecture="acnn3d", config=config, input=_ACNN_INPUT,
-                  epochs=3, lr_schedule="cosine", batch_size=2, weight_decay=5e-6, train_options=options,
-                  **_PHANTOM_PAIRS)  # CPU budget: 3 x 200 cases, ~12 min on one core (~1.1 s per case)
+                  epochs=epochs, lr_schedule="cosine", batch_size=2, weight_decay=5e-6, train_options=options,
+                  **{**_PHANTOM_PAIRS, "version": version})  # CPU budget: 3 x 200 cases, ~12 min on one core
 
 
 for _r in (
@@ -232,10 +233,12 @@ for _r in (
                  "(motion augmentation kept)", task="segmentation", prior=None),
     _acnn_recipe("seg3d-nomotion-phantom", "3D-Seg without prior and without motion augmentation (Table I's first row; "
                  "benchmark only)", task="segmentation", prior=None, motion=False),
+    # the SR pair, 1.1: 1.0 (3 epochs) continued to 6 with the same budget for both
+    # (`train sr-phantom --init sr-phantom --epochs 6`, the same for acnn-sr-phantom; BENCHMARKS.md Table III)
     _acnn_recipe("acnn-sr-phantom", "ACNN-SR: LR stack (10 mm) -> HR image (2 mm), smooth-L1 + tl-phantom predictor "
-                 "code distance", task="super-resolution", prior="tl-phantom"),
+                 "code distance", task="super-resolution", prior="tl-phantom", epochs=6, version="1.1"),
     _acnn_recipe("sr-phantom", "SR baseline: the ACNN-SR network and training without the T-L prior",
-                 task="super-resolution", prior=None),
+                 task="super-resolution", prior=None, epochs=6, version="1.1"),
 ):
     RECIPES[_r.name] = _r
 
