@@ -233,13 +233,13 @@ for _r in (
                  "(motion augmentation kept)", task="segmentation", prior=None),
     _acnn_recipe("seg3d-nomotion-phantom", "3D-Seg without prior and without motion augmentation (Table I's first row; "
                  "benchmark only)", task="segmentation", prior=None, motion=False),
-    # the SR pair, the same budget for both: 1.0 (3 epochs) continued to 6 (1.1) and 9 (1.2) with
-    # `train sr-phantom --init sr-phantom --epochs 6` and `--epochs 9`, the same for acnn-sr-phantom
+    # the SR pair, the same budget for both: 1.0 (3 epochs) continued to 6 (1.1), 9 (1.2) and 12 (1.3)
+    # with `train sr-phantom --init sr-phantom --epochs 6` (9, 12), the same for acnn-sr-phantom
     # (BENCHMARKS.md Table III)
     _acnn_recipe("acnn-sr-phantom", "ACNN-SR: LR stack (10 mm) -> HR image (2 mm), smooth-L1 + tl-phantom predictor "
-                 "code distance", task="super-resolution", prior="tl-phantom", epochs=9, version="1.2"),
+                 "code distance", task="super-resolution", prior="tl-phantom", epochs=12, version="1.3"),
     _acnn_recipe("sr-phantom", "SR baseline: the ACNN-SR network and training without the T-L prior",
-                 task="super-resolution", prior=None, epochs=9, version="1.2"),
+                 task="super-resolution", prior=None, epochs=12, version="1.3"),
 ):
     RECIPES[_r.name] = _r
 
