@@ -62,14 +62,16 @@ class RefineWidget(Container):
     """Refine a target segmentation with an atlas set, starting from the landmark points."""
 
     def __init__(self, napari_viewer):
+        from napari.layers import Labels, Points
+
         from ..registry import list_models
         from ..registry.atlases import AUTO
 
         super().__init__(labels=False)
         self._viewer = napari_viewer
         sets = [AUTO] + [e.name for e in list_models(task="atlas")]  # auto: the set that fits the target
-        self._labels = ComboBox(label="Target labels", choices=self._layers_of("Labels"), nullable=True)
-        self._points = ComboBox(label="Landmarks", choices=self._layers_of("Points"), nullable=True)
+        self._labels = ComboBox(label="Target labels", choices=self._layers_of(Labels), nullable=True)
+        self._points = ComboBox(label="Landmarks", choices=self._layers_of(Points), nullable=True)
         self._atlases = ComboBox(label="Atlas set", choices=sets, value=AUTO,
                                  tooltip="auto: real-anatomy atlases (atlases-acdc), or the phantom atlases for labels "
                                          "with an RV wall")
@@ -89,8 +91,6 @@ class RefineWidget(Container):
         self.body = scrolling_body(self, [self._labels, self._points, self._atlases, self._n, self._fusion, self._device,
                                           self._run, self._cancel, self._progress, self._status, self._accept,
                                           self._reject, self._undo])
-        from napari.layers import Labels, Points
-
         from .layer_defaults import follow_layers
 
         for combo, kind in ((self._labels, Labels), (self._points, Points)):
@@ -106,10 +106,7 @@ class RefineWidget(Container):
         self.surface_layers = []
         self._replaced = None  # (layer, index) removed by Accept
 
-    def _layers_of(self, kind: str):
-        import napari.layers
-
-        cls = getattr(napari.layers, kind)
+    def _layers_of(self, cls):
         return lambda *_: [layer for layer in self._viewer.layers if isinstance(layer, cls)]
 
     def run(self):

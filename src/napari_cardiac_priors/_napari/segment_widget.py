@@ -43,7 +43,7 @@ class SegmentWidget(Container):
     """
 
     def __init__(self, napari_viewer):
-        from ..registry import get_model, intended_use, list_models, segmentation_choices
+        from ..registry import intended_use, list_models, segmentation_choices
 
         super().__init__(labels=False)
         self._viewer = napari_viewer
@@ -51,7 +51,8 @@ class SegmentWidget(Container):
         shape_models = [NO_SHAPE_MODEL] + [e.name for e in list_models(task="shape-prior")]
         self._image = ComboBox(label="Image", choices=self._image_layers, nullable=True)
         # grouped by what each model is for (real scans first), the name as the value
-        labelled = [(f"{m}  ({intended_use(get_model(m))})", m) for m in models]
+        entries = {e.name: e for e in list_models()}  # the manifest read once, not once per model
+        labelled = [(f"{m}  ({intended_use(entries[m])})", m) for m in models]
         self._model = ComboBox(label="Model", choices=labelled, value=models[0] if models else None, nullable=not models)
         self._about = Label(label="About", value="")
         self._about.native.setWordWrap(True)
