@@ -96,3 +96,49 @@ def test_adversarial_warmup_leaves_the_critic_out():
         grads = [p.grad for p in net.discriminator.parameters()]
         assert any(g is not None and g.abs().sum() > 0 for g in grads) == critic_learns
         assert all(p.grad is not None for p in net.segmentor.parameters())
+
+
+def test_decoder_stage_trains_only_the_modality_encoder_and_decoder():
+    from napari_cardiac_priors.nn import build
+
+    recipe = replace(get_recipe("sdnet-acdc"), config=SMALL,
+                     train_options={**OPTS, "adversarial_from_epoch": 1, "decoder_from_epoch": 2})
+    task = SliceTask(recipe, "cpu")
+    assert [task.stage(e) for e in range(4)] == ["warmup", "train", "decoder", "decoder"]
+    assert [SliceTask(get_recipe("sdnet-acdc"), "cpu").stage(e) for e in (5, 6, 7)] == ["train", "decoder", "decoder"]
+    assert SliceTask(get_recipe("sdnet-acdc-1pc"), "cpu").stage(29) == "train"  # the others never reach it
+    torch.manual_seed(0)
+    net = build("sdnet", SMALL).train()
+    trainable = {id(p) for p in task.trainable(net, "decoder")}
+    for p in net.parameters():
+        p.requires_grad_(id(p) in trainable)
+    running = {k: v.clone() for k, v in net.anatomy_encoder.state_dict().items() if "running" in k}
+    image = torch.rand(2, 1, 64, 64) * 2 - 1
+    labels = torch.ones(2, 64, 64, dtype=torch.long)
+    task.loss(net, (image, labels, torch.tensor([True, True])), "decoder").backward()
+    learns = {name for name, m in net.named_children() if any(p.grad is not None and p.grad.abs().sum() > 0
+                                                              for p in m.parameters())}
+    assert learns == {"modality_encoder", "decoder"}
+    assert all(torch.equal(v, net.anatomy_encoder.state_dict()[k]) for k, v in running.items())  # eval: stats kept
+
+
+def test_sdnet_validation_scores_segmentation_and_reconstruction():
+    from napari_cardiac_priors.nn import build
+
+    recipe = replace(get_recipe("sdnet-acdc"), config=SMALL, train_options=OPTS)
+    task = SliceTask(recipe, "cpu")
+    torch.manual_seed(0)
+    net = build("sdnet", SMALL)
+    rng = np.random.default_rng(0)
+    items = [(rng.uniform(-1, 1, (64, 64)).astype(np.float32), np.zeros((64, 64), np.uint8), "patient005_frame01")
+             for _ in range(3)]
+    out = task.validate(net, items)
+    assert -1.0 <= out["reconstruction_corr"] <= 1.0 and out["reconstruction_mae"] > 0
+    assert out["score"] == pytest.approx((out["dice_mean"] + out["reconstruction_corr"]) / 2)
+    with torch.no_grad():  # the correlation is the per-slice Pearson r of the decoding of (anatomy, mu)
+        x = torch.from_numpy(np.stack([i[0] for i in items]))[:, None]
+        net.eval()
+        anatomy, _, mu, _ = net.encode(x)
+        rec = net.decoder(anatomy, mu).numpy()
+    r = np.mean([np.corrcoef(rec[k, 0].ravel(), items[k][0].ravel())[0, 1] for k in range(3)])
+    assert out["reconstruction_corr"] == pytest.approx(r, abs=1e-4)

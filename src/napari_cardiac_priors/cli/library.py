@@ -112,9 +112,13 @@ def format_progress(info: dict) -> str:
     """One line for a training progress event (any model family)."""
     if info["event"] == "data":
         return f"data: {info['train']} training and {info['val']} validation cases ({info['seconds']:.0f} s)"
+    if info["event"] == "init":
+        return f"the weights continued from: validation score {info['score']:.3f}"
     val = info.get("val") or {}
     score = val.get("dice_mean", val.get("score"))
     extra = f", validation {'Dice' if 'dice_mean' in val else 'score'} {score:.3f}" if score is not None else ""
+    if "reconstruction_corr" in val:
+        extra += f", reconstruction r {val['reconstruction_corr']:.3f}"
     stage = f" [{info['stage']}]" if info.get("stage") not in (None, "train") else ""
     return f"epoch {info['epoch']}{stage}: loss {info['loss']:.4f} ({info['seconds']:.0f} s){extra}"
 

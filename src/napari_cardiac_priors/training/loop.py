@@ -41,7 +41,7 @@ def train(recipe: Recipe, out_dir, *, data_root=None, epochs: int | None = None,
 
     ``init`` names a registry model trained from the same recipe (a bundled one, say): training
     continues from its weights and its epoch count (``training.epochs_trained``), with a new
-    optimiser, and its validation score is the one to beat. This carries a long training across
+    optimiser, and its validation score (measured again before the first epoch) is the one to beat. This carries a long training across
     machines that keep no checkpoint; ``resume`` (the checkpoint in ``out_dir``) wins when both apply.
     """
     import torch
@@ -73,7 +73,7 @@ def train(recipe: Recipe, out_dir, *, data_root=None, epochs: int | None = None,
         raise FileNotFoundError(f"{ckpt}: no checkpoint to resume from")
     started_from = None
     if init and not (resume and ckpt.exists()):
-        start, best = _init_from(net, init, recipe, device=device)
+        start = _init_from(net, init, recipe, device=device)
         from ..registry import get_model
 
         e = get_model(init)
@@ -96,6 +96,11 @@ def train(recipe: Recipe, out_dir, *, data_root=None, epochs: int | None = None,
     val_items = task.load(recipe.val_ids, training=False) if recipe.val_ids else []
     progress({"event": "data", "train": len(items), "val": len(val_items), "seconds": time.perf_counter() - t_load})
 
+    if started_from and started_from.get("continued") and val_items:
+        # the weights to beat, scored by this code's validation (the manifest's score may predate it)
+        task.calibrate(net, items)
+        best = float(task.validate(net, val_items)["score"])
+        progress({"event": "init", "score": best})
     net.train()
     for epoch in range(start, epochs):
         t0 = time.perf_counter()
@@ -140,8 +145,8 @@ def train(recipe: Recipe, out_dir, *, data_root=None, epochs: int | None = None,
     return out / "model.safetensors"
 
 
-def _init_from(net, name: str, recipe: Recipe, *, device) -> tuple[int, float]:
-    """Load the registry model ``name`` into ``net``: ``(epochs it was trained, its validation score)``."""
+def _init_from(net, name: str, recipe: Recipe, *, device) -> int:
+    """Load the registry model ``name`` into ``net``; the number of epochs it was trained."""
     from ..errors import InputError
     from ..registry import get_model, load_state_dict
 
@@ -150,8 +155,7 @@ def _init_from(net, name: str, recipe: Recipe, *, device) -> tuple[int, float]:
         raise InputError(f"model {name!r} was not trained from recipe {recipe.name!r} with its configuration; "
                          "--init continues a training of the same recipe")
     net.load_state_dict({k: v.float() for k, v in load_state_dict(entry, device=str(device)).items()})
-    score = entry.training.get("validation", {}).get("score")
-    return int(entry.training.get("epochs_trained") or 0), float(score) if score is not None else -float("inf")
+    return int(entry.training.get("epochs_trained") or 0)
 
 
 def warm_start(net, name: str, *, device="cpu") -> dict:

@@ -89,6 +89,10 @@ class SliceOptions(Options):
     labelled_subjects: int | None = None
     #: SDNet: the mask critic joins from this 0-based epoch (the epochs before: stage "warmup")
     adversarial_from_epoch: int = 0
+    #: SDNet: from this 0-based epoch on (None: never) only the modality encoder and the decoder
+    #: train, on the reconstruction, KL and z terms (stage "decoder"); the anatomy encoder, the
+    #: segmentor and the critic stay as they are, batch norm statistics too
+    decoder_from_epoch: int | None = None
     #: slice size (y, x) and pixel spacing (mm)
     size: tuple = (224, 224)
     spacing: tuple = (1.37, 1.37)

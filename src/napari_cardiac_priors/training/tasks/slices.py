@@ -53,7 +53,7 @@ class _UNetSlices:
         return squared_dice_loss(self._logits(net, image), labels)
 
     def predict(self, net, x):
-        """``(labels (N, H, W) numpy, reconstruction MAE or None)`` of a batch ``x`` ``(N, 1, H, W)``."""
+        """``(labels (N, H, W) numpy, reconstruction errors per slice or None)`` of a batch ``x`` ``(N, 1, H, W)``."""
         return self._logits(net, x).argmax(1).cpu().numpy(), None
 
     def finish(self, net, items, device) -> bool:
@@ -70,12 +70,24 @@ class _SDNetSlices:
         from ...nn.losses import sdnet_loss
 
         image, labels, labelled = batch
+        if stage == "decoder":  # the anatomy as inference sees it (batch norm in eval mode); no mask terms
+            net.anatomy_encoder.eval()
+            labelled = labelled & False
         return sdnet_loss(net, net(image), image, labels, labelled, weights=dict(options.weights),
-                          adversarial=stage != "warmup")
+                          adversarial=stage not in ("warmup", "decoder"))
 
     def predict(self, net, x):
-        out = net(x)
-        return out["segmentation"].argmax(1).cpu().numpy(), float((out["reconstruction"] - x).abs().mean())
+        """Also the per-slice Pearson correlation of the reconstruction (mu, not a sampled z) with ``x``."""
+        import torch
+
+        anatomy, _, mu, _ = net.encode(x)
+        rec = net.decoder(anatomy, mu)
+        a = (rec - rec.mean((1, 2, 3), keepdim=True)).flatten(1)
+        b = (x - x.mean((1, 2, 3), keepdim=True)).flatten(1)
+        corr = (a * b).sum(1) / (a.norm(dim=1) * b.norm(dim=1)).clamp_min(1e-12)
+        mae = (rec - x).abs().mean((1, 2, 3))
+        seg = net.segmentor(anatomy).argmax(1).cpu().numpy()
+        return seg, {"mae": mae.cpu().numpy(), "corr": torch.nan_to_num(corr).cpu().numpy()}
 
     def finish(self, net, items, device) -> bool:
         """Store the mean and standard deviation of the training slices' z (mu)."""
@@ -102,6 +114,8 @@ class SliceTask(Task):
     (augmentation: uniform rotation in +- that, the paper's 90), ``size``, ``spacing``,
     ``adversarial_from_epoch`` (SDNet: the mask critic and its loss term join from this 0-based
     epoch on; the epochs before are stage ``"warmup"``; default 0, the paper's schedule),
+    ``decoder_from_epoch`` (SDNet: from this epoch on, stage ``"decoder"``: only the modality
+    encoder and the decoder learn, on the reconstruction, KL and z terms),
     ``labelled_per_batch`` (SDNet with some labels withheld: a batch without a labelled slice
     gets this many, drawn in turn from the labelled slices, in place of unlabelled ones; default
     1. With one labelled subject in 80, plain shuffling puts a labelled slice in 1 batch of 20
@@ -115,8 +129,17 @@ class SliceTask(Task):
         self._arch = _SDNetSlices() if recipe.architecture == "sdnet" else _UNetSlices()
 
     def stage(self, epoch):
-        start = int(self.options.adversarial_from_epoch or 0)
-        return "warmup" if self._arch.has_critic and epoch < start else "train"
+        if not self._arch.has_critic:
+            return "train"
+        decoder = self.options.decoder_from_epoch
+        if decoder is not None and epoch >= int(decoder):
+            return "decoder"
+        return "warmup" if epoch < int(self.options.adversarial_from_epoch or 0) else "train"
+
+    def trainable(self, net, stage):
+        if stage == "decoder":
+            return [*net.modality_encoder.parameters(), *net.decoder.parameters()]
+        return net.parameters()
 
     def _patients(self, ids):
         from ...io.acdc import default_root
@@ -188,14 +211,15 @@ class SliceTask(Task):
 
         net.eval()
         per_case: dict = {}
-        mae = []
+        mae, corr = [], []
         with torch.no_grad():
             for i in range(0, len(items), 16):
                 chunk = items[i : i + 16]
                 x = torch.from_numpy(np.stack([c[0] for c in chunk]))[:, None].to(self.device)
                 pred, err = self._arch.predict(net, x)
                 if err is not None:
-                    mae.append(err)
+                    mae.extend(err["mae"])
+                    corr.extend(err["corr"])
                 for (img, lab, cid), p in zip(chunk, pred):
                     acc = per_case.setdefault(cid, [[], []])
                     acc[0].append(p)
@@ -208,8 +232,10 @@ class SliceTask(Task):
                 scores[c].append(dice(p == c, g == c))
         out = {"dice_LV": float(np.mean(scores[1])), "dice_MYO": float(np.mean(scores[2])), "dice_RV": float(np.mean(scores[3]))}
         out["dice_mean"] = out["score"] = float(np.mean(list(out.values())))
-        if mae:
+        if mae:  # SDNet: segmentation and reconstruction count alike
             out["reconstruction_mae"] = float(np.mean(mae))
+            out["reconstruction_corr"] = float(np.mean(corr))
+            out["score"] = (out["dice_mean"] + out["reconstruction_corr"]) / 2
         return out
 
     def finish(self, net, items) -> bool:
