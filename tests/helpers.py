@@ -51,7 +51,8 @@ def install_tiny_acnn(tmp_path, *, name="tiny-acnn", task="segmentation", seed=0
     return name
 
 
-def install_tiny_tl(tmp_path, *, name="tiny-tl", n_classes=5, shape=(48, 48, 48), spacing=(2.0, 1.25, 1.25), seed=0) -> str:
+def install_tiny_tl(tmp_path, *, name="tiny-tl", n_classes=5, shape=(48, 48, 48), spacing=(2.0, 1.25, 1.25), seed=0,
+                    preview_blocks=None) -> str:
     """An untrained T-L model with code statistics of random codes, installed as a user model."""
     import numpy as np
 
@@ -59,7 +60,7 @@ def install_tiny_tl(tmp_path, *, name="tiny-tl", n_classes=5, shape=(48, 48, 48)
 
     torch.manual_seed(seed)
     config = {"n_classes": n_classes, "shape": list(shape), "code_size": 8, "ae_widths": [4, 4, 4],
-              "predictor_widths": [4, 4, 4, 4]}
+              "predictor_widths": [4, 4, 4, 4], **({"preview_blocks": preview_blocks} if preview_blocks else {})}
     net = build("tl", config)
     # an untrained encoder's last ReLU can zero the whole map (every code = the FC bias): shift it on
     torch.nn.init.constant_(net.autoencoder.encoder[-1][1].bias, 1.0)

@@ -129,3 +129,42 @@ def test_acnn_sr_starts_from_linear_upsampling():
     out = net.eval()(x)
     ref = torch.nn.functional.interpolate(x, size=(20, 16, 16), mode="trilinear", align_corners=False)
     torch.testing.assert_close(out, ref)
+
+
+def test_class_labels_is_argmax_with_first_on_ties():
+    from napari_cardiac_priors.nn.layers import class_labels
+
+    g = torch.Generator().manual_seed(0)
+    scores = torch.randint(0, 3, (2, 5, 4, 6, 7), generator=g).float()  # many ties
+    out = class_labels(scores)
+    assert out.dtype == torch.uint8 and torch.equal(out.long(), scores.argmax(1))
+
+
+def test_preview_head_is_fitted_to_the_full_decoding():
+    """fit_preview: only the head learns; its coarse volume comes to agree with the decoding."""
+    from napari_cardiac_priors.metrics import dice
+    from napari_cardiac_priors.nn.layers import class_labels
+    from napari_cardiac_priors.nn.tl import fit_preview
+
+    torch.manual_seed(0)
+    ae = LabelAutoencoder(n_classes=3, shape=(12, 48, 48), code_size=8, widths=(4, 6, 8), preview_blocks=2)
+    codes = torch.randn(20, 8) * 3
+    before = {k: v.clone() for k, v in ae.state_dict().items() if not k.startswith("preview.")}
+    with torch.no_grad():
+        assert ae.eval().decode_preview(codes[:2]).shape == (2, 3, 12, 48, 48)
+
+    def agreement():
+        with torch.no_grad():
+            full, rough = class_labels(ae.decode(codes)), class_labels(ae.decode_preview(codes))
+        return np.mean([dice((rough == c).numpy(), (full == c).numpy()) for c in (1, 2)])
+
+    start = agreement()
+    losses = fit_preview(ae, codes, steps=60, batch_size=4, lr=1e-2, generator=torch.Generator().manual_seed(0))
+    assert np.mean(losses[-10:]) < 0.5 * np.mean(losses[:5])
+    assert agreement() > max(start, 0.0) + 0.2
+    assert all(torch.equal(v, ae.state_dict()[k]) for k, v in before.items())  # the decoder itself is untouched
+    assert all(p.requires_grad for p in ae.parameters())
+    with pytest.raises(ValueError, match="no preview head"):
+        LabelAutoencoder(n_classes=3, shape=(12, 48, 48), code_size=8, widths=(4, 6, 8)).decode_preview(codes[:1])
+    with pytest.raises(ValueError, match="preview_blocks must be 1 to 3"):
+        LabelAutoencoder(n_classes=3, shape=(12, 48, 48), code_size=8, preview_blocks=4)

@@ -58,6 +58,22 @@ def test_latest_decoder_starts_an_isolated_request_at_once_and_groups_a_burst(qt
     qtbot.waitUntil(lambda: not dec.busy, timeout=10000)
     assert parts == [(6, 2)] and shown[-2:] == [(60, 6, None), (70, 7, None)]
     dec.close()
+    # a request made while a preview is computed: that preview and its full decode are dropped
+    gate.clear()
+    decoded, parts, shown = [], [], []
+
+    def slow_preview(code, hint):
+        gate.wait(10)
+        return code
+
+    dec = LatestDecoder(lambda code: decoded.append(code) or code * 10, lambda out, code, err: shown.append(out),
+                        preview=slow_preview, on_preview=lambda part, code, hint: parts.append(part), parent=owner)
+    dec.request(8, hint=0)
+    dec.request(9, hint=0)  # arrives while 8's preview runs
+    gate.set()
+    qtbot.waitUntil(lambda: not dec.busy, timeout=10000)
+    assert decoded == [9] and shown == [90] and parts == [9]
+    dec.close()
 
 
 def test_tl_sliders_decode_live_into_labels(make_napari_viewer, qtbot, tmp_path, ph, notes, monkeypatch):
@@ -85,9 +101,9 @@ def test_tl_sliders_decode_live_into_labels(make_napari_viewer, qtbot, tmp_path,
     np.testing.assert_allclose(centre, labels.data_to_world(heart), atol=1e-3)  # centred on the heart
     viewer.dims.set_point(0, float(out.data_to_world((20, 0, 0))[0]))  # model-grid slice 20 on screen
     monkeypatch.setattr(latent_widget, "PREVIEW_ABOVE_MS", 1e9)  # a volume that decodes fast: no preview
-    assert widget._slice_on_screen() is None
+    assert widget._preview_hint() is None
     monkeypatch.setattr(latent_widget, "PREVIEW_ABOVE_MS", -1.0)  # a slow one: the slice on screen first
-    assert widget._slice_on_screen() == 20
+    assert widget._preview_hint() == 20
     shown = widget.previews_shown
     widget.sliders[1].value = widget.sliders[1].max  # one move: the slice on screen first, then the volume
     qtbot.waitUntil(lambda: not widget.decoder.busy, timeout=30000)
@@ -111,6 +127,38 @@ def test_tl_sliders_decode_live_into_labels(make_napari_viewer, qtbot, tmp_path,
     widget._t.value = 0.5
     qtbot.waitUntil(lambda: not widget.decoder.busy, timeout=30000)
     assert not [n for n in notes if n[0] == "error"], notes
+
+
+def test_a_tl_model_with_a_preview_head_shows_the_coarse_volume_first(make_napari_viewer, qtbot, tmp_path, ph, notes,
+                                                                        monkeypatch):
+    from napari_cardiac_priors._napari import latent_widget
+    from napari_cardiac_priors._napari.latent_widget import WHOLE, LatentExplorerWidget
+
+    tl = install_tiny_tl(tmp_path, name="tiny-tl-preview", preview_blocks=2)
+    viewer = make_napari_viewer()
+    labels = _layer(viewer, ph.lr_labels, "seg")
+    widget = LatentExplorerWidget(viewer)
+    viewer.window.add_dock_widget(widget)
+    widget._model.value = tl
+    widget._layer.value = labels
+    widget._encode.clicked.emit()
+    qtbot.waitUntil(lambda: widget.output_layer is not None and not widget.decoder.busy, timeout=30000)
+    assert widget.explorer.has_preview and not notes_with_errors(notes)
+    monkeypatch.setattr(latent_widget, "PREVIEW_ABOVE_MS", -1.0)  # a volume that decodes slowly
+    viewer.dims.ndisplay = 3  # in 3D too: the preview is a whole volume
+    assert widget._preview_hint() == WHOLE
+    seen = []
+    widget.output_layer.events.data.connect(lambda e: seen.append(widget.output_layer.data.copy()))
+    widget.sliders[0].value = widget.sliders[0].max
+    qtbot.waitUntil(lambda: not widget.decoder.busy, timeout=30000)
+    assert widget.previews_shown == 1 and len(seen) == 2
+    np.testing.assert_array_equal(seen[0], widget.explorer.preview_grid(widget.code))  # the coarse volume first
+    np.testing.assert_array_equal(seen[1], widget.explorer.decode_model_grid(widget.code).array)  # then the exact one
+    np.testing.assert_array_equal(widget.output_layer.data, seen[1])
+
+
+def notes_with_errors(notes):
+    return [n for n in notes if n[0] == "error"]
 
 
 def test_sdnet_anatomy_edits_transfer_and_grid(make_napari_viewer, qtbot, tmp_path, ph, notes):

@@ -37,6 +37,37 @@ def test_tl_stages_train_the_right_parts_and_store_code_statistics(tl_run):
     assert entry["architecture"] == "tl" and entry["config"]["code_size"] == 8
 
 
+def test_init_adds_a_preview_head_fitted_after_training(tl_run, tmp_path):
+    """--init from a model without a preview head, with a recipe that adds one: the rest is the
+    model's own, no epoch runs, the head is fitted to the decoding and its agreement recorded."""
+    from napari_cardiac_priors import registry
+    from napari_cardiac_priors.errors import InputError
+
+    out, _ = tl_run
+    entry = json.loads((out / "manifest_entry.json").read_text())
+    registry.add_model(out / "model.safetensors", {**entry, "name": "tiny-tl-run"})
+    done = entry["training"]["epochs_trained"]  # the best of the 3 epochs
+    base = replace(get_recipe("tl-phantom"), train_ids=(11, 12), val_ids=(13,), val_every=1, epochs=done, batch_size=2,
+                   input=entry["input"], config={**entry["config"], "preview_blocks": 2},
+                   train_options={**entry_options(), "preview_steps": 20})
+    events = []
+    train(base, tmp_path / "run", init="tiny-tl-run", progress=events.append)
+    assert [e["event"] for e in events] == ["data", "init"]  # every epoch was trained already
+    new = json.loads((tmp_path / "run" / "manifest_entry.json").read_text())
+    assert new["config"]["preview_blocks"] == 2 and new["training"]["epochs_trained"] == done
+    assert len(new["training"]["validation"]["preview_dice"]) == 4
+    assert new["training"]["validation"]["ae_dice"] == pytest.approx(entry["training"]["validation"]["ae_dice"], abs=1e-3)
+    old, now = load_frozen_tl(out).state_dict(), load_frozen_tl(tmp_path / "run").state_dict()
+    assert all(torch.equal(v, now[k]) for k, v in old.items() if not k.startswith("code_") and k != "distance_quantiles")
+    assert any(k.startswith("autoencoder.preview.") for k in now)
+    with pytest.raises(InputError, match="not trained from recipe"):  # a changed key is not an added one
+        train(replace(base, config={**entry["config"], "code_size": 16}), tmp_path / "x", init="tiny-tl-run")
+
+
+def entry_options():
+    return {**get_recipe("tl-phantom").train_options, "stages": [["ae", 1], ["predictor", 1], ["joint", 1]], "crop": [48, 48]}
+
+
 def test_tl_predictor_stage_leaves_the_autoencoder_unchanged(tmp_path):
     recipe = replace(get_recipe("tl-phantom"), train_ids=(11, 12), val_ids=(), epochs=2, batch_size=2,
                      config={"n_classes": 5, "shape": [48, 48, 48], "code_size": 8, "ae_widths": [4, 4, 4],

@@ -214,15 +214,19 @@ class TLExplorer(_Explorer):
         """The decoded label map on the model's grid ``(Z, Y, X)``; a 2D model's ``(1, Y, X)``."""
         import torch
 
+        from .nn.layers import class_labels
+
         with torch.inference_mode():
             z = torch.as_tensor(np.asarray(code.z, np.float32))[None].to(self.model.device)
-            out = self.net.autoencoder.decode(z).argmax(1)[0].cpu().numpy().astype(np.uint8)
+            out = class_labels(self.net.autoencoder.decode(z))[0].cpu().numpy()
         return out if out.ndim == 3 else out[None]
 
     def decode_slice(self, code: Code, k: int) -> np.ndarray:
         """Slice ``k`` ``(Y, X)`` of :meth:`decode_grid`, decoding only what it depends on (a 3D
         model's slice costs a small part of the volume: the sliders show it first)."""
         import torch
+
+        from .nn.layers import class_labels
 
         n = self.net.autoencoder.shape[0] if len(self.net.autoencoder.shape) == 3 else 1
         if not 0 <= int(k) < n:
@@ -231,12 +235,31 @@ class TLExplorer(_Explorer):
             return self.decode_grid(code)[0]
         with torch.inference_mode():
             z = torch.as_tensor(np.asarray(code.z, np.float32))[None].to(self.model.device)
-            return self.net.autoencoder.decode_slab(z, int(k), int(k) + 1).argmax(1)[0, 0].cpu().numpy().astype(np.uint8)
+            return class_labels(self.net.autoencoder.decode_slab(z, int(k), int(k) + 1))[0, 0].cpu().numpy()
 
     def decode_model_grid(self, code: Code) -> Volume:
         """The decoded label map as a Volume on the model's grid, placed in the encoded map's world
         space (the sliders' fast path: no resampling back to the source grid)."""
         return code.grid["model_grid"].with_array(self.decode_grid(code), kind="labels")
+
+    @property
+    def has_preview(self) -> bool:
+        """Whether the model has a preview head (a coarse whole volume, fast: :meth:`preview_grid`)."""
+        return getattr(self.net.autoencoder, "preview_blocks", None) is not None
+
+    def preview_grid(self, code: Code) -> np.ndarray:
+        """A coarse version of :meth:`decode_grid` ``(Z, Y, X)`` from the model's preview head, at a
+        fraction of its cost (what the sliders show while they move)."""
+        import torch
+
+        from .nn.layers import class_labels
+
+        if not self.has_preview:
+            raise InputError("this T-L model has no preview head: decode_grid() gives the volume")
+        with torch.inference_mode():
+            z = torch.as_tensor(np.asarray(code.z, np.float32))[None].to(self.model.device)
+            out = class_labels(self.net.autoencoder.decode_preview(z))[0].cpu().numpy()
+        return out if out.ndim == 3 else out[None]
 
     def decode(self, code: Code):
         """The label map of ``code`` on the grid of the array that was encoded (nearest neighbour)."""

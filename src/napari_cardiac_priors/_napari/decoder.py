@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from .workers import Failed, guarded
 
+_SUPERSEDED = object()  # a decode skipped because a newer request waited after its preview
+
 
 class LatestDecoder:
     """Decode in a thread worker; while one decode runs, only the newest request waits.
@@ -13,7 +15,9 @@ class LatestDecoder:
     for nothing); the requests of the next ``debounce_ms`` and those made while a decode runs
     are grouped, and only the newest of them is decoded when both are over. With ``preview``,
     a request whose ``hint`` is not None first computes ``preview(code, hint)`` (say, the slice
-    on screen) and hands it to ``on_preview(part, code, hint)`` unless a newer request waits.
+    on screen, or a coarse volume) and hands it to ``on_preview(part, code, hint)``; if a newer
+    request waits by then, the preview is dropped and so is the full decode (while a slider is
+    dragged, previews follow it; the value it rests on is decoded in full).
     """
 
     def __init__(self, decode, on_result, *, preview=None, on_preview=None, debounce_ms: int = 15, parent=None):
@@ -59,6 +63,8 @@ class LatestDecoder:
         def work():
             if preview is not None:
                 yield preview(code, hint), code, hint
+                if self._pending is not None:  # overtaken: the newer request decodes instead
+                    return _SUPERSEDED
             return self._decode(code)
 
         worker = create_worker(guarded(work))
@@ -76,6 +82,7 @@ class LatestDecoder:
         self.completed += 1
         failed = isinstance(out, Failed)
         if self._pending is None:  # only the newest result reaches the layer
-            self._on_result(None if failed else out, self._code, out.error if failed else None)
+            if out is not _SUPERSEDED:
+                self._on_result(None if failed else out, self._code, out.error if failed else None)
         elif not self._timer.isActive():  # else the timer starts the newest request
             self._start()

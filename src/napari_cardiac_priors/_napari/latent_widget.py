@@ -2,7 +2,9 @@
 
 Encode a Labels layer (T-L) or the current slice of an Image layer (SDNet); every slider move
 is debounced and decoded off the GUI thread, the latest value winning
-(:class:`~napari_cardiac_priors._napari.decoder.LatestDecoder`).
+(:class:`~napari_cardiac_priors._napari.decoder.LatestDecoder`); a 3D volume that decodes slowly
+shows a preview while the slider moves (the coarse whole volume of a model's preview head, or the
+slice on screen) and the exact volume where it rests.
 T-L: sliders for the code dimensions with the largest training variance over mean +- 2 sd, the
 plausibility as it moves, interpolation between two encoded shapes. SDNet: the eight anatomy
 channels as a layer (with the label the segmentor gives each), eight z sliders over [-3, 3],
@@ -22,9 +24,12 @@ from ..errors import InputError
 #: the sliders' range, in standard deviations of the training codes
 SLIDER_SD = 3.0
 N_TL_SLIDERS = 12
-#: a T-L volume whose last decoding took longer than this (ms; the 3D latency goal) shows the slice
-#: on screen first (below it, drawing that slice as well delays the whole volume more than it helps)
+#: a T-L volume whose last decoding took longer than this (ms; the 3D latency goal) shows a preview
+#: first: the coarse whole volume of the model's preview head, or else the slice on screen (below it,
+#: drawing a preview as well delays the whole volume more than it helps)
 PREVIEW_ABOVE_MS = 100.0
+#: the preview hint of a coarse whole volume (else the hint is the index of the slice on screen)
+WHOLE = "volume"
 
 
 def _encode(model_name: str, vol, slice_):
@@ -185,7 +190,7 @@ class LatentExplorerWidget(Container):
             self.decoder.close()
         from .decoder import LatestDecoder
 
-        self.decoder = LatestDecoder(self._decode, self._show, preview=self._decode_slice, on_preview=self._show_slice,
+        self.decoder = LatestDecoder(self._decode, self._show, preview=self._decode_preview, on_preview=self._show_preview,
                                      parent=self.native)
         self._build_sliders()
         self._status.value = f"encoded {self._source_name} ({self.explorer.kind}, {self.explorer.n_dims} dims)"
@@ -234,28 +239,38 @@ class LatentExplorerWidget(Container):
         z = np.array(self.code.z, np.float32)
         z[int(dim)] = m + float(value) * s
         self.code = self.code.with_z(z)
-        self.decoder.request(self.code, self._slice_on_screen())
+        self.decoder.request(self.code, self._preview_hint())
 
-    def _slice_on_screen(self):
-        """The model-grid slice of the decoded 3D label volume on screen, or None (no such layer
-        yet, a 2D model, a volume that decodes fast anyway, a 3D view, or the slices not across
-        the screen): then the whole volume is the only update."""
+    def _preview_hint(self):
+        """What to show before the exact volume: :data:`WHOLE` (the coarse volume of a model with a
+        preview head), the model-grid slice on screen (a 2D view across the slices), or None (no
+        such layer yet, a 2D model, a volume that decodes fast anyway): then the exact volume is
+        the only update."""
         layer = self.output_layer
-        if (self.explorer.kind != "tl" or self.decode_ms < PREVIEW_ABOVE_MS or layer is None or layer not in self._viewer.layers or layer.data.shape[0] == 1
-                or self._viewer.dims.ndisplay != 2 or tuple(self._viewer.dims.displayed[-2:]) != (layer.ndim - 2, layer.ndim - 1)):
+        if (self.explorer.kind != "tl" or self.decode_ms < PREVIEW_ABOVE_MS or layer is None or layer not in self._viewer.layers
+                or layer.data.shape[0] == 1):
+            return None
+        if self.explorer.has_preview:
+            return WHOLE
+        if self._viewer.dims.ndisplay != 2 or tuple(self._viewer.dims.displayed[-2:]) != (layer.ndim - 2, layer.ndim - 1):
             return None
         k = int(round(float(layer.world_to_data(self._viewer.dims.point)[0])))
         return k if 0 <= k < layer.data.shape[0] else None
 
-    def _decode_slice(self, code, k):
-        return self.explorer.decode_slice(code, k)
+    def _decode_preview(self, code, hint):
+        return self.explorer.preview_grid(code) if hint == WHOLE else self.explorer.decode_slice(code, hint)
 
-    def _show_slice(self, part, code, k) -> None:
+    def _show_preview(self, part, code, hint) -> None:
         layer = self.output_layer
-        if layer is None or layer not in self._viewer.layers or layer.data.shape[1:] != part.shape:
+        if layer is None or layer not in self._viewer.layers:
             return
-        layer.data[k] = part  # the widget's own layer: its array is replaced by the whole volume next
-        layer.refresh()
+        if hint == WHOLE and layer.data.shape == part.shape:
+            layer.data = part
+        elif hint != WHOLE and layer.data.shape[1:] == part.shape:
+            layer.data[hint] = part  # the widget's own layer: its array is replaced by the whole volume next
+            layer.refresh()
+        else:
+            return
         self.previews_shown += 1
 
     def _decode(self, code):
@@ -318,7 +333,7 @@ class LatentExplorerWidget(Container):
                 show_error("encode two segmentations and press 'Set as A' and 'Set as B' first")
             return
         self.code = self.explorer.interpolate(self._keep_codes["a"], self._keep_codes["b"], float(self._t.value))
-        self.decoder.request(self.code, self._slice_on_screen())
+        self.decoder.request(self.code, self._preview_hint())
 
     # -- SDNet edits --------------------------------------------------------------------------------
     def _show_anatomy(self) -> None:

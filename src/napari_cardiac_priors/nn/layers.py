@@ -25,6 +25,18 @@ def conv3d(input, weight, bias=None, stride=1, padding=0, dilation=1, groups=1):
     return torch.nn.functional.conv3d(input, weight, bias, stride, padding, dilation, groups)
 
 
+def class_labels(scores: torch.Tensor) -> torch.Tensor:
+    """``(N, C, ...)`` class scores (C <= 256) -> ``(N, ...)`` uint8 index of the largest, the first
+    on ties: ``scores.argmax(1)``, but one pass per class instead of a reduction over the strided
+    channel axis (measured on this CPU, 5 x 60 x 120 x 120, one thread: 27 ms against 190 ms)."""
+    best = scores[:, 0].clone()
+    out = torch.zeros(best.shape, dtype=torch.uint8, device=scores.device)
+    for c in range(1, scores.shape[1]):
+        out.masked_fill_(scores[:, c] > best, c)
+        best = torch.maximum(best, scores[:, c])
+    return out
+
+
 class Conv3d(nn.Conv3d):
     """``nn.Conv3d`` that uses oneDNN for single CPU volumes at inference (same parameters)."""
 

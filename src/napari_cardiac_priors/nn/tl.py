@@ -25,7 +25,7 @@ import math
 import torch
 from torch import nn
 
-from .layers import Conv3d, conv3d
+from .layers import Conv3d, class_labels, conv3d
 
 _DECONV = {1: (1, 0), 2: (4, 1), 3: (7, 2)}  # stride -> (kernel, padding): output = stride x input
 
@@ -72,7 +72,7 @@ class LabelAutoencoder(nn.Module):
     """Autoencoder on one-hot label maps ``(N, n_classes, *shape)`` with a ``code_size`` linear code."""
 
     def __init__(self, n_classes: int = 4, shape=(60, 120, 120), code_size: int = 64, strides=None,
-                 widths=(16, 32, 64)):
+                 widths=(16, 32, 64), preview_blocks: int | None = None):
         super().__init__()
         dims = len(shape)
         strides = tuple(tuple(s) for s in (strides or (PAPER_STRIDES_3D if dims == 3 else PAPER_STRIDES_2D)))
@@ -93,6 +93,15 @@ class LabelAutoencoder(nn.Module):
             c = w
         dec[-1] = _conv(dims, c, n_classes, bn_relu=False)  # the last layer: logits, no BN
         self.decoder = nn.Sequential(*dec)
+        #: a small head on the output of the first ``preview_blocks`` decoder blocks (transposed conv
+        #: + conv each): coarse logits of the whole volume at a fraction of the decoding's cost
+        self.preview_blocks = preview_blocks
+        if preview_blocks is not None:
+            if not 1 <= int(preview_blocks) < len(strides):
+                raise ValueError(f"preview_blocks must be 1 to {len(strides) - 1}, got {preview_blocks}")
+            conv = _layers(dims)[0]
+            c = (widths[2], widths[1], widths[0])[int(preview_blocks) - 1]
+            self.preview = nn.Sequential(conv(c, 16, 3, padding=1), nn.ReLU(inplace=True), conv(16, n_classes, 1))
 
     def encode(self, onehot: torch.Tensor) -> torch.Tensor:
         """``(N, n_classes, *shape)`` one-hot (or probability) maps -> ``(N, code_size)`` codes."""
@@ -101,6 +110,22 @@ class LabelAutoencoder(nn.Module):
     def decode(self, code: torch.Tensor) -> torch.Tensor:
         """``(N, code_size)`` codes -> ``(N, n_classes, *shape)`` logits."""
         return self.decoder(self.from_code(code).view(code.shape[0], 1, *self.grid))
+
+    def decode_preview(self, code: torch.Tensor) -> torch.Tensor:
+        """``(N, code_size)`` codes -> ``(N, n_classes, *shape)`` coarse logits from the preview head
+        (the decoder's first ``preview_blocks`` blocks, the head, linear upsampling to ``shape``).
+
+        The head is fitted to the full decoding after training (:func:`fit_preview`); the Latent
+        explorer shows this whole volume while a slider moves and the exact decoding once it rests.
+        """
+        import torch.nn.functional as F
+
+        if self.preview_blocks is None:
+            raise ValueError("this autoencoder has no preview head (config preview_blocks)")
+        x = self.from_code(code).view(code.shape[0], 1, *self.grid)
+        x = self.decoder[: 2 * int(self.preview_blocks)](x)
+        mode = "trilinear" if len(self.shape) == 3 else "bilinear"
+        return F.interpolate(self.preview(x), size=self.shape, mode=mode, align_corners=False)
 
     def decode_slab(self, code: torch.Tensor, start: int, stop: int) -> torch.Tensor:
         """Slices ``start:stop`` (first spatial axis) of ``decode(code)``, computed from only the
@@ -190,9 +215,9 @@ class TLNetwork(nn.Module):
     """Autoencoder + predictor, with the training codes' mean and standard deviation as buffers."""
 
     def __init__(self, n_classes: int = 4, shape=(60, 120, 120), code_size: int = 64, strides=None,
-                 ae_widths=(16, 32, 64), predictor_widths=(32, 64, 128, 256)):
+                 ae_widths=(16, 32, 64), predictor_widths=(32, 64, 128, 256), preview_blocks: int | None = None):
         super().__init__()
-        self.autoencoder = LabelAutoencoder(n_classes, shape, code_size, strides, ae_widths)
+        self.autoencoder = LabelAutoencoder(n_classes, shape, code_size, strides, ae_widths, preview_blocks)
         self.predictor = CodePredictor(shape, code_size, 1, predictor_widths)
         self.register_buffer("code_mean", torch.zeros(code_size))
         self.register_buffer("code_std", torch.ones(code_size))
@@ -222,3 +247,41 @@ def label_swap_noise(labels: torch.Tensor, n_classes: int, *, p: float = 0.1, ge
 def one_hot(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
     """``(N, *S)`` integer labels -> ``(N, n_classes, *S)`` float one-hot maps."""
     return torch.nn.functional.one_hot(labels.long(), n_classes).movedim(-1, 1).float()
+
+
+def fit_preview(autoencoder: LabelAutoencoder, codes: torch.Tensor, *, steps: int = 200, batch_size: int = 2,
+                lr: float = 1e-3, generator=None, progress=None) -> list[float]:
+    """Fit the preview head of ``autoencoder`` to its own full decoding (the rest stays frozen, in
+    eval mode); returns the loss of each step.
+
+    Each step decodes ``batch_size`` codes drawn on the lines through two of ``codes`` ``(M,
+    code_size)`` (the encoded training shapes), ``a + t (b - a)`` with ``t`` uniform in
+    [-0.5, 1.5]: the shapes and the in-between codes that interpolation and the sliders reach.
+    The loss is the cross-entropy of the preview's logits against the full decoding's labels.
+    """
+    import torch.nn.functional as F
+
+    autoencoder.eval()
+    for p in autoencoder.parameters():
+        p.requires_grad_(False)
+    head = list(autoencoder.preview.parameters())
+    for p in head:
+        p.requires_grad_(True)
+    opt = torch.optim.Adam(head, lr=lr)
+    losses = []
+    for step in range(int(steps)):
+        i = torch.randint(len(codes), (2, batch_size), generator=generator)
+        t = torch.rand(batch_size, 1, generator=generator) * 2.0 - 0.5
+        code = codes[i[0]] + t * (codes[i[1]] - codes[i[0]])
+        with torch.no_grad():
+            target = class_labels(autoencoder.decode(code)).long()
+        loss = F.cross_entropy(autoencoder.decode_preview(code), target)
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        losses.append(float(loss.detach()))
+        if progress:
+            progress(step, losses[-1])
+    for p in autoencoder.parameters():
+        p.requires_grad_(True)
+    return losses

@@ -99,7 +99,10 @@ def train(recipe: Recipe, out_dir, *, data_root=None, epochs: int | None = None,
     if started_from and started_from.get("continued") and val_items:
         # the weights to beat, scored by this code's validation (the manifest's score may predate it)
         task.calibrate(net, items)
-        best = float(task.validate(net, val_items)["score"])
+        first = {"epoch": start, "val": task.validate(net, val_items)}
+        best = float(first["val"]["score"])
+        history.append(first)
+        save(net, first)  # kept unless an epoch beats it
         progress({"event": "init", "score": best})
     net.train()
     for epoch in range(start, epochs):
@@ -141,6 +144,9 @@ def train(recipe: Recipe, out_dir, *, data_root=None, epochs: int | None = None,
         net.load_state_dict({k: v.float() for k, v in load_file(str(out / "model.safetensors"), device=str(device)).items()})
         final = max((h for h in history if "val" in h), key=lambda h: h["val"]["score"], default=final)
     if task.finish(net, items) or not val_items:
+        if val_items and "val" in final:  # the validation of the weights as saved
+            task.calibrate(net, items)
+            final = {**final, "val": task.validate(net, val_items)}
         save(net, final)
     return out / "model.safetensors"
 
@@ -151,10 +157,15 @@ def _init_from(net, name: str, recipe: Recipe, *, device) -> int:
     from ..registry import get_model, load_state_dict
 
     entry = get_model(name)
-    if entry.training.get("recipe") != recipe.name or entry.config != recipe.config:
+    # the recipe may add parts to the model (a config key the model lacks): those start fresh
+    added = {k: v for k, v in recipe.config.items() if k not in entry.config}
+    if entry.training.get("recipe") != recipe.name or {**entry.config, **added} != recipe.config:
         raise InputError(f"model {name!r} was not trained from recipe {recipe.name!r} with its configuration; "
                          "--init continues a training of the same recipe")
-    net.load_state_dict({k: v.float() for k, v in load_state_dict(entry, device=str(device)).items()})
+    missing, unexpected = net.load_state_dict(
+        {k: v.float() for k, v in load_state_dict(entry, device=str(device)).items()}, strict=not added)
+    if unexpected or (missing and not added):
+        raise InputError(f"model {name!r} does not fit recipe {recipe.name!r}: {sorted(unexpected or missing)[:3]}")
     return int(entry.training.get("epochs_trained") or 0)
 
 

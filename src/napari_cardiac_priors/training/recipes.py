@@ -190,11 +190,15 @@ RECIPES.update({
         description="T-L network on HR phantom labels (5 labels, 60 x 120 x 120 at 2 x 1.25 x 1.25 mm): label autoencoder "
                     "with a 64-d linear code + predictor from HR images; code mean/std/covariance stored",
         architecture="tl",
-        config={"n_classes": 5, "shape": _TL_SHAPE, "code_size": 64, "predictor_widths": [8, 16, 32, 64]},
+        config={"n_classes": 5, "shape": _TL_SHAPE, "code_size": 64, "predictor_widths": [8, 16, 32, 64],
+                "preview_blocks": 2},
         input={"size": _TL_SHAPE, "spacing": [2.0, 1.25, 1.25], "normalisation": "percentile_1_99"},
-        # CPU budget (about 30 min on one core): a 60 x 120 x 120 autoencoder step costs ~1 s per case
-        epochs=10, batch_size=4, weight_decay=5e-6,
-        train_options={"stages": [["ae", 6], ["predictor", 3], ["joint", 1]], "swap_p": 0.1, "crop": [120, 120], "factor": 5},
+        # CPU budget (about 30 min on one core): a 60 x 120 x 120 autoencoder step costs ~1 s per case.
+        # 1.1: 1.0's weights with a preview head (a coarse whole volume for the sliders, a small part of the
+        # decoding's cost) fitted after training: `train tl-phantom --init tl-phantom` (no epoch runs)
+        epochs=10, batch_size=4, weight_decay=5e-6, version="1.1",
+        train_options={"stages": [["ae", 6], ["predictor", 3], ["joint", 1]], "swap_p": 0.1, "crop": [120, 120], "factor": 5,
+                       "preview_steps": 300},
         **_PHANTOM_PAIRS,
     ),
     "tl-acdc": Recipe(

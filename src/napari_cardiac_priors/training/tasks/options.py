@@ -79,6 +79,9 @@ class TLOptions(Options):
     #: phantom pairs: in-plane crop (y, x) and the LR -> HR factor
     crop: tuple = (120, 120)
     factor: int = 5
+    #: a model with a preview head (config ``preview_blocks``): steps fitting it to the full
+    #: decoding after training (:func:`~napari_cardiac_priors.nn.tl.fit_preview`)
+    preview_steps: int = 300
 
 
 @dataclass(frozen=True)

@@ -151,9 +151,11 @@ class TLTask(Task):
 
         from ...nn.tl import one_hot
 
+        from ...nn.layers import class_labels
+
         net.eval()
         classes = range(1, self.recipe.config["n_classes"])
-        ae, tl = [], []
+        ae, tl, preview = [], [], []
         with torch.no_grad():
             for labels, image in items:
                 lab = torch.from_numpy(labels)[None].long().to(self.device)
@@ -162,17 +164,24 @@ class TLTask(Task):
                 code = net.predictor(torch.from_numpy(image)[None, None].to(self.device))
                 seg = net.autoencoder.decode(code).argmax(1)[0].cpu().numpy()
                 tl.append(_dice_per_class(seg, labels, classes))
+                if net.autoencoder.preview_blocks is not None:  # the preview against the full decoding
+                    rough = class_labels(net.autoencoder.decode_preview(code))[0].cpu().numpy()
+                    preview.append(_dice_per_class(rough, seg, classes))
         net.train()
         ae, tl = np.mean(ae, axis=0), np.mean(tl, axis=0)
-        return {"ae_dice": [float(v) for v in ae], "tl_dice": [float(v) for v in tl],
-                "ae_dice_mean": float(ae.mean()), "tl_dice_mean": float(tl.mean()),
-                "score": float(ae.mean() + tl.mean()) / 2}
+        out = {"ae_dice": [float(v) for v in ae], "tl_dice": [float(v) for v in tl],
+               "ae_dice_mean": float(ae.mean()), "tl_dice_mean": float(tl.mean()),
+               "score": float(ae.mean() + tl.mean()) / 2}
+        if preview:
+            out["preview_dice"] = [float(v) for v in np.mean(preview, axis=0)]
+        return out
 
     def finish(self, net, items) -> bool:
-        """Store the mean, standard deviation and (shrunk) inverse covariance of the training codes."""
+        """Store the mean, standard deviation and (shrunk) inverse covariance of the training codes;
+        fit the preview head (if the model has one) to the decoding of the final weights."""
         import torch
 
-        from ...nn.tl import one_hot
+        from ...nn.tl import fit_preview, one_hot
 
         net.eval()
         codes = []
@@ -182,4 +191,9 @@ class TLTask(Task):
                 codes.append(net.autoencoder.encode(one_hot(lab, self.recipe.config["n_classes"]))[0].cpu().numpy())
         net.train()
         set_code_statistics(net, np.array(codes))
+        if net.autoencoder.preview_blocks is not None:
+            g = torch.Generator().manual_seed(self.recipe.seed)
+            fit_preview(net.autoencoder, torch.as_tensor(np.array(codes)).to(self.device),
+                        steps=int(self.options.preview_steps), generator=g)
+            net.train()
         return True
