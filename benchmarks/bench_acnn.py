@@ -1,7 +1,7 @@
 """Figures of the ACNN issue: Table I and III analogues on held-out phantoms, ACDC ACNN-Seg vs
 U-Net with implausible-result counts, pathology classification from codes, code histograms.
 
-Run: ``.venv/bin/python benchmarks/bench_acnn.py [--phantoms 10] [--parts tableI,tableIII,srtime,acdc,classify,hist,conv3d]``.
+Run: ``.venv/bin/python benchmarks/bench_acnn.py [--phantoms 10] [--parts tableI,tableIII,srtime,acdc,classify,hist,conv3d,tlfit]``.
 Models come from the registry (bundled, or installed with ``cardiac-priors models add``); a
 part whose models are missing says so and is skipped. Held-out phantoms: seeds 9300+ (never
 in a recipe). Distances are 3D in mm on the HR grid.
@@ -225,6 +225,35 @@ def classification():
           "patients: both see the validation shapes' distribution, neither sees the groups)\n")
 
 
+def tl_fit(n_phantom_subjects=20):
+    """Why the shape models fall short: the autoencoder's reconstruction Dice on its own training
+    cases against the held-out validation cases (under-fitting if both are low, over-fitting if
+    training is far above validation). The recipe's own validation function scores both."""
+    import torch
+
+    from napari_cardiac_priors.inference import load_model
+    from napari_cardiac_priors.registry import get_model
+    from napari_cardiac_priors.training.recipes import get_recipe
+    from napari_cardiac_priors.training.tasks import make_task
+
+    print("### Shape models: reconstruction on the training cases against held-out cases\n")
+    print("| model | cases | AE reconstruction Dice per structure | T-L only (predictor -> decoder) |\n|---|---|---|---|")
+    for name in ("tl-acdc", "tl-phantom"):
+        if not _have(name):
+            continue
+        recipe = get_recipe(get_model(name).training["recipe"])
+        task = make_task(recipe)
+        net = load_model(name).network.float()
+        train_ids = recipe.train_ids if recipe.data == "acdc" else recipe.train_ids[:n_phantom_subjects]
+        for what, ids, training in (("training", train_ids, True), ("validation", recipe.val_ids, False)):
+            items = task.load(ids, training=training)
+            with torch.inference_mode():
+                val = task.validate(net, items)
+            fmt = lambda v: " / ".join(f"{x:.3f}" for x in v)  # noqa: E731
+            print(f"| {name} | {what} ({len(items)}) | {fmt(val['ae_dice'])} | {fmt(val['tl_dice'])} |")
+    print()
+
+
 def histograms(out="docs/tl_code_histograms.png"):
     """Fig. 5: histograms of 16 code dimensions of tl-acdc over the ACDC label maps, as a PNG."""
     from napari_cardiac_priors.classify import read_shapes, tl_features
@@ -307,6 +336,8 @@ def main():
         classification()
     if "hist" in parts:
         histograms()
+    if "tlfit" in parts:
+        tl_fit()
     if "conv3d" in parts:
         conv3d_speed()
 

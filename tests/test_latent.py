@@ -139,6 +139,10 @@ def test_bundled_tl_phantom_round_trips_a_held_out_heart():
     assert np.isin(grid[30], (1, 2, 3)).any()  # the middle slice crosses the heart
     with pytest.raises(InputError, match="outside the model grid's 60 slices"):
         ex.decode_slice(code, 60)
+    rough = ex.preview_grid(code)  # the sliders' coarse volume: close to the decoding (validation LV 0.92)
+    assert rough.shape == grid.shape and ex.has_preview
+    for c, least in ((1, 0.8), (3, 0.75)):
+        assert dice(rough == c, grid == c) > least
 
 
 def test_tl_predictor_route_gives_a_heart_from_the_image():
