@@ -70,8 +70,9 @@ class _SDNetSlices:
         from ...nn.losses import sdnet_loss
 
         image, labels, labelled = batch
-        if stage == "decoder":  # the anatomy as inference sees it (batch norm in eval mode); no mask terms
+        if stage == "decoder":  # the anatomy as inference sees it; no mask terms; no batch norm statistics move
             net.anatomy_encoder.eval()
+            net.segmentor.eval()
             labelled = labelled & False
         return sdnet_loss(net, net(image), image, labels, labelled, weights=dict(options.weights),
                           adversarial=stage not in ("warmup", "decoder"))
