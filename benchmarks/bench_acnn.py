@@ -212,17 +212,28 @@ def classification():
     print("### Pathology classification (10-fold CV on the 100 ACDC patients' manual labels, random forest)\n")
     print("| features | phases | NOR/DCM/HCM | all 5 groups |\n|---|---|---|---|")
     shapes = {ph: read_shapes(default_root(), phases=ph) for ph in (("ed",), ("ed", "es"))}
+    confusions = {}
     for feat in ("pca", "tl"):
         for ph, s in shapes.items():
             accs = []
             for groups in (["NOR", "DCM", "HCM"], None):
                 sub = restrict(s, groups) if groups else s
                 x = tl_features(sub) if feat == "tl" else PCAFeatures(64).fit_transform(sub)
-                accs.append(cross_validate(x, sub.groups)["accuracy"])
+                result = cross_validate(x, sub.groups)
+                accs.append(result["accuracy"])
+                if groups is None and len(ph) == 2:
+                    confusions[feat] = result["confusion"]
             print(f"| {'T-L codes (tl-acdc)' if feat == 'tl' else 'PCA, 64 components'} | {'+'.join(p.upper() for p in ph)} | "
                   f"{100 * accs[0]:.1f} % | {100 * accs[1]:.1f} % |")
     print("\n(PCA is fitted on all patients before the folds, the T-L model was trained on the 80 training "
           "patients: both see the validation shapes' distribution, neither sees the groups)\n")
+    for feat, confusion in confusions.items():  # rows: the true group, columns: the predicted one
+        names = list(confusion)
+        print(f"Confusion, all 5 groups, ED+ES, {'T-L codes' if feat == 'tl' else 'PCA'} (rows: true, columns: predicted)\n")
+        print("| | " + " | ".join(names) + " |\n|---|" + "---|" * len(names))
+        for t in names:
+            print(f"| {t} | " + " | ".join(str(confusion[t][p]) for p in names) + " |")
+        print()
 
 
 def tl_fit(n_phantom_subjects=20):

@@ -214,9 +214,9 @@ RECIPES.update({
         # 1.2: 1.1 reconstructed its own training shapes hardly better than held-out ones (MYO 0.68 / 0.65:
         # under-fitting, BENCHMARKS.md): with the paper's strides (z 1-2-2-3) a 12 x 96 x 96 grid leaves a
         # 1 x 4 x 4 map, 16 numbers, before the 64-d code. Strides z 1-2-1-1, y/x 2-2-2-2 leave 6 x 6 x 6
-        epochs=65, batch_size=8, weight_decay=5e-6, data="acdc", train_ids=ACDC_TRAINING, val_ids=ACDC_VALIDATION,
+        epochs=42, batch_size=8, weight_decay=5e-6, data="acdc", train_ids=ACDC_TRAINING, val_ids=ACDC_VALIDATION,
         val_every=5, version="1.2",
-        train_options={"stages": [["ae", 45], ["predictor", 15], ["joint", 5]], "swap_p": 0.1, "dice_weight": 1.0,
+        train_options={"stages": [["ae", 30], ["predictor", 10], ["joint", 2]], "swap_p": 0.1, "dice_weight": 1.0,
                        "shift_px": 6},
         license=_ACDC["license"], citation=f"ACDC: {ACDC_CITATION}. Method: {ACNN_CITATION}",
     ),
