@@ -11,13 +11,15 @@ class LatestDecoder:
     """Decode in a thread worker; while one decode runs, only the newest request waits.
 
     ``request(code, hint)`` never blocks. ``on_result(output, code, error)`` runs in the GUI
-    thread. A request that finds the decoder idle starts at once (an isolated slider move waits
-    for nothing); the requests of the next ``debounce_ms`` and those made while a decode runs
-    are grouped, and only the newest of them is decoded when both are over. With ``preview``,
-    a request whose ``hint`` is not None first computes ``preview(code, hint)`` (say, the slice
-    on screen, or a coarse volume) and hands it to ``on_preview(part, code, hint)``; if a newer
-    request waits by then, the preview is dropped and so is the full decode (while a slider is
-    dragged, previews follow it; the value it rests on is decoded in full).
+    thread with every decode that completes, so that the output follows a dragged slider; the
+    last one is always the newest request's. A request that finds the decoder idle starts at
+    once (an isolated slider move waits for nothing); the requests of the next ``debounce_ms``
+    and those made while a decode runs are grouped, and only the newest of them is decoded
+    when both are over. With ``preview``, a request whose ``hint`` is not None first computes
+    ``preview(code, hint)`` (say, the slice on screen, or a coarse volume) and hands it to
+    ``on_preview(part, code, hint)``; if a newer request waits by then, its full decode is
+    skipped (while a slider is dragged, previews follow it; the value it rests on is decoded
+    in full).
     """
 
     def __init__(self, decode, on_result, *, preview=None, on_preview=None, debounce_ms: int = 15, parent=None):
@@ -74,15 +76,13 @@ class LatestDecoder:
         worker.start()
 
     def _preview_done(self, out) -> None:
-        if self._pending is None:  # a newer request makes this preview stale
-            self._on_preview(*out)
+        self._on_preview(*out)
 
     def _done(self, out) -> None:
         self._running = False
         self.completed += 1
         failed = isinstance(out, Failed)
-        if self._pending is None:  # only the newest result reaches the layer
-            if out is not _SUPERSEDED:
-                self._on_result(None if failed else out, self._code, out.error if failed else None)
-        elif not self._timer.isActive():  # else the timer starts the newest request
+        if out is not _SUPERSEDED and (self._pending is None or not failed):  # a stale failure is not news
+            self._on_result(None if failed else out, self._code, out.error if failed else None)
+        if self._pending is not None and not self._timer.isActive():  # else the timer starts the newest request
             self._start()
