@@ -76,18 +76,24 @@ def test_latest_decoder_starts_an_isolated_request_at_once_and_groups_a_burst(qt
     dec.close()
 
 
-def test_tl_sliders_decode_live_into_labels(make_napari_viewer, qtbot, tmp_path, ph, notes, monkeypatch):
-    from napari_cardiac_priors._napari import latent_widget
+def _encoding(viewer, model, layer):
+    """A docked Latent explorer asked to encode ``layer`` with ``model`` (in the background)."""
     from napari_cardiac_priors._napari.latent_widget import LatentExplorerWidget
 
-    tl = install_tiny_tl(tmp_path)
-    viewer = make_napari_viewer()
-    labels = _layer(viewer, ph.lr_labels, "seg")
     widget = LatentExplorerWidget(viewer)
     viewer.window.add_dock_widget(widget)
-    widget._model.value = tl
-    widget._layer.value = labels
-    widget._encode.clicked.emit()  # encodes in the background
+    widget._model.value = model
+    widget._layer.value = layer
+    widget._encode.clicked.emit()
+    return widget
+
+
+def test_tl_sliders_decode_live_into_labels(make_napari_viewer, qtbot, tmp_path, ph, notes, monkeypatch):
+    from napari_cardiac_priors._napari import latent_widget
+
+    viewer = make_napari_viewer()
+    labels = _layer(viewer, ph.lr_labels, "seg")
+    widget = _encoding(viewer, install_tiny_tl(tmp_path), labels)  # encodes in the background
     qtbot.waitUntil(lambda: widget._encode.enabled and len(widget.sliders) > 0, timeout=30000)
     assert not [n for n in notes if n[0] == "error"], notes
     assert any("resampled" in n[1] for n in notes)
@@ -132,18 +138,13 @@ def test_tl_sliders_decode_live_into_labels(make_napari_viewer, qtbot, tmp_path,
 def test_a_tl_model_with_a_preview_head_shows_the_coarse_volume_first(make_napari_viewer, qtbot, tmp_path, ph, notes,
                                                                         monkeypatch):
     from napari_cardiac_priors._napari import latent_widget
-    from napari_cardiac_priors._napari.latent_widget import WHOLE, LatentExplorerWidget
+    from napari_cardiac_priors._napari.latent_widget import WHOLE
 
-    tl = install_tiny_tl(tmp_path, name="tiny-tl-preview", preview_blocks=2)
     viewer = make_napari_viewer()
     labels = _layer(viewer, ph.lr_labels, "seg")
-    widget = LatentExplorerWidget(viewer)
-    viewer.window.add_dock_widget(widget)
-    widget._model.value = tl
-    widget._layer.value = labels
-    widget._encode.clicked.emit()
+    widget = _encoding(viewer, install_tiny_tl(tmp_path, name="tiny-tl-preview", preview_blocks=2), labels)
     qtbot.waitUntil(lambda: widget.output_layer is not None and not widget.decoder.busy, timeout=30000)
-    assert widget.explorer.has_preview and not notes_with_errors(notes)
+    assert widget.explorer.has_preview and not [n for n in notes if n[0] == "error"], notes
     monkeypatch.setattr(latent_widget, "PREVIEW_ABOVE_MS", -1.0)  # a volume that decodes slowly
     viewer.dims.ndisplay = 3  # in 3D too: the preview is a whole volume
     assert widget._preview_hint() == WHOLE
@@ -155,10 +156,6 @@ def test_a_tl_model_with_a_preview_head_shows_the_coarse_volume_first(make_napar
     np.testing.assert_array_equal(seen[0], widget.explorer.preview_grid(widget.code))  # the coarse volume first
     np.testing.assert_array_equal(seen[1], widget.explorer.decode_model_grid(widget.code).array)  # then the exact one
     np.testing.assert_array_equal(widget.output_layer.data, seen[1])
-
-
-def notes_with_errors(notes):
-    return [n for n in notes if n[0] == "error"]
 
 
 def test_sdnet_anatomy_edits_transfer_and_grid(make_napari_viewer, qtbot, tmp_path, ph, notes):

@@ -250,9 +250,9 @@ def one_hot(labels: torch.Tensor, n_classes: int) -> torch.Tensor:
 
 
 def fit_preview(autoencoder: LabelAutoencoder, codes: torch.Tensor, *, steps: int = 200, batch_size: int = 2,
-                lr: float = 1e-3, generator=None, progress=None) -> list[float]:
+                lr: float = 1e-3, generator=None) -> list[float]:
     """Fit the preview head of ``autoencoder`` to its own full decoding (the rest stays frozen, in
-    eval mode); returns the loss of each step.
+    eval mode; which parameters require gradients is restored); returns the loss of each step.
 
     Each step decodes ``batch_size`` codes drawn on the lines through two of ``codes`` ``(M,
     code_size)`` (the encoded training shapes), ``a + t (b - a)`` with ``t`` uniform in
@@ -262,14 +262,13 @@ def fit_preview(autoencoder: LabelAutoencoder, codes: torch.Tensor, *, steps: in
     import torch.nn.functional as F
 
     autoencoder.eval()
-    for p in autoencoder.parameters():
-        p.requires_grad_(False)
+    was = {p: p.requires_grad for p in autoencoder.parameters()}
     head = list(autoencoder.preview.parameters())
-    for p in head:
-        p.requires_grad_(True)
+    for p in was:
+        p.requires_grad_(any(p is h for h in head))
     opt = torch.optim.Adam(head, lr=lr)
     losses = []
-    for step in range(int(steps)):
+    for _ in range(int(steps)):
         i = torch.randint(len(codes), (2, batch_size), generator=generator)
         t = torch.rand(batch_size, 1, generator=generator) * 2.0 - 0.5
         code = codes[i[0]] + t * (codes[i[1]] - codes[i[0]])
@@ -280,8 +279,6 @@ def fit_preview(autoencoder: LabelAutoencoder, codes: torch.Tensor, *, steps: in
         loss.backward()
         opt.step()
         losses.append(float(loss.detach()))
-        if progress:
-            progress(step, losses[-1])
-    for p in autoencoder.parameters():
-        p.requires_grad_(True)
+    for p, flag in was.items():
+        p.requires_grad_(flag)
     return losses
