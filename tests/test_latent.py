@@ -56,6 +56,13 @@ def test_sdnet_explorer_slice_units_and_edits(tmp_path, ph):
     assert out.shape == img.shape
     lo, hi = np.percentile(img, [5, 95])
     assert out.min() >= lo - 1e-3 * abs(lo) - 1e-3 and out.max() <= hi + 1e-3 * abs(hi) + 1e-3  # tanh range, input units
+    import torch
+
+    with torch.no_grad():  # the decoder's anatomy part is kept between decodes, never a changed anatomy's
+        direct = lambda c: ex.net.decoder(torch.from_numpy(c.anatomy)[None], torch.from_numpy(c.z)[None])[0, 0].numpy()
+        np.testing.assert_array_equal(ex.decode_grid(code.with_z(code.z + 1)), direct(code.with_z(code.z + 1)))
+        code.anatomy[:, :32] = code.anatomy[:, :32, ::-1]  # changed in place (a script may)
+        np.testing.assert_array_equal(ex.decode_grid(code), direct(code))
     frames = ex.traverse(code, 0, np.linspace(-3, 3, 7))
     assert len(frames) == 7 and frames[0].shape == img.shape
     assert len(ex.channel_classes(code)) == 8

@@ -148,14 +148,17 @@ def test_a_tl_model_with_a_preview_head_shows_the_coarse_volume_first(make_napar
     monkeypatch.setattr(latent_widget, "PREVIEW_ABOVE_MS", -1.0)  # a volume that decodes slowly
     viewer.dims.ndisplay = 3  # in 3D too: the preview is a whole volume
     assert widget._preview_hint() == WHOLE
-    seen = []
-    widget.output_layer.events.data.connect(lambda e: seen.append(widget.output_layer.data.copy()))
+    out, own = widget.output_layer, widget.output_layer.data
+    drawn, replaced = [], []
+    out.events.set_data.connect(lambda e: drawn.append((out.data is own, out.data.copy())))
+    out.events.data.connect(lambda e: replaced.append(out.data.copy()))
     widget.sliders[0].value = widget.sliders[0].max
     qtbot.waitUntil(lambda: not widget.decoder.busy, timeout=30000)
-    assert widget.previews_shown == 1 and len(seen) == 2
-    np.testing.assert_array_equal(seen[0], widget.explorer.preview_grid(widget.code))  # the coarse volume first
-    np.testing.assert_array_equal(seen[1], widget.explorer.decode_model_grid(widget.code).array)  # then the exact one
-    np.testing.assert_array_equal(widget.output_layer.data, seen[1])
+    preview, exact = widget.explorer.preview_grid(widget.code), widget.explorer.decode_model_grid(widget.code).array
+    assert widget.previews_shown == 1 and not np.array_equal(preview, exact)
+    assert drawn[0][0] and np.array_equal(drawn[0][1], preview)  # the coarse volume first, written into the layer's array
+    assert len(replaced) == 1 and np.array_equal(replaced[0], exact)  # then the exact one replaces it (napari's data event)
+    np.testing.assert_array_equal(out.data, exact)
 
 
 def test_sdnet_anatomy_edits_transfer_and_grid(make_napari_viewer, qtbot, tmp_path, ph, notes):

@@ -25,6 +25,15 @@ def test_shapes_and_binary_anatomy():
     assert net.discriminator(seg[:, 1:]).shape == (2, 1)
 
 
+def test_decoder_reuses_the_z_independent_part_for_other_z():
+    torch.manual_seed(0)
+    net = build("sdnet", SMALL).eval()
+    anatomy = net.encode(torch.rand(1, 1, 64, 64))[0].detach()
+    prepared = net.decoder.prepare(anatomy)
+    for z in torch.randn(3, 1, 8):
+        assert torch.equal(net.decoder(None, z, prepared=prepared), net.decoder(anatomy, z))
+
+
 def test_binarise_is_argmax_with_identity_gradient():
     p = torch.softmax(torch.randn(1, 3, 4, 4), 1).requires_grad_(True)
     b = binarise(p)

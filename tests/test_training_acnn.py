@@ -62,6 +62,16 @@ def test_init_adds_a_preview_head_fitted_after_training(tl_run, tmp_path):
     assert any(k.startswith("autoencoder.preview.") for k in now)
     with pytest.raises(InputError, match="not trained from recipe"):  # a changed key is not an added one
         train(replace(base, config={**entry["config"], "code_size": 16}), tmp_path / "x", init="tiny-tl-run")
+    # ... except a part fitted after training: a head on another decoder block replaces the old one
+    registry.add_model(tmp_path / "run" / "model.safetensors", {**new, "name": "tiny-tl-preview"})
+    train(replace(base, config={**base.config, "preview_blocks": 1}), tmp_path / "one", init="tiny-tl-preview")
+    one = json.loads((tmp_path / "one" / "manifest_entry.json").read_text())
+    assert one["config"]["preview_blocks"] == 1 and len(one["training"]["validation"]["preview_dice"]) == 4
+    head = load_frozen_tl(tmp_path / "one")
+    two = load_frozen_tl(tmp_path / "run").autoencoder
+    assert head.autoencoder.preview_blocks == 1 and two.preview_blocks == 2  # fitted again, on the first block
+    assert not torch.equal(head.autoencoder.preview[0].weight, two.preview[0].weight)
+    assert all(torch.equal(v, head.state_dict()[k]) for k, v in now.items() if k.startswith("autoencoder.decoder."))
 
 
 def entry_options():

@@ -312,6 +312,7 @@ class SDNetExplorer(_Explorer):
     def __init__(self, model):
         super().__init__(model)
         self.stats = {"mean": self.net.z_mean.float().cpu().numpy(), "std": self.net.z_std.float().cpu().numpy()}
+        self._prepared = None  # (anatomy, the decoder's z-independent part for it): a z slider reuses it
 
     @property
     def n_dims(self) -> int:
@@ -348,10 +349,14 @@ class SDNetExplorer(_Explorer):
         """The decoded image ``(H, W)`` on the model grid, in [-1, 1]."""
         import torch
 
+        anatomy = np.asarray(code.anatomy, np.float32)
         with torch.inference_mode():
-            a = torch.as_tensor(np.asarray(code.anatomy, np.float32))[None].to(self.model.device)
+            kept = self._prepared
+            if kept is None or kept[0].shape != anatomy.shape or not np.array_equal(kept[0], anatomy):
+                a = torch.as_tensor(anatomy)[None].to(self.model.device)
+                kept = self._prepared = (anatomy.copy(), self.net.decoder.prepare(a))
             z = torch.as_tensor(np.asarray(code.z, np.float32))[None].to(self.model.device)
-            return self.net.decoder(a, z)[0, 0].float().cpu().numpy()
+            return self.net.decoder(None, z, prepared=kept[1])[0, 0].float().cpu().numpy()
 
     def _units(self, out: np.ndarray, g: dict) -> np.ndarray:
         if "hi" in g:  # the inverse of the 5th-95th percentile -> [-1, 1] normalisation

@@ -50,6 +50,11 @@ class LatestDecoder:
         self._on_result = self._on_preview = lambda *args: None
 
     @property
+    def waiting(self) -> bool:
+        """A newer request waits: the result being shown is about to be followed by another."""
+        return self._pending is not None
+
+    @property
     def busy(self) -> bool:
         return self._running or self._pending is not None or self._timer.isActive()
 

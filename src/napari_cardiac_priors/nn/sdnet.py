@@ -90,8 +90,12 @@ class _FiLMBlock(nn.Module):
 
     def forward(self, x, z):
         h = nn.functional.leaky_relu(self.conv1(x), 0.2)
+        return self.modulate(h, self.conv2(h), z)
+
+    def modulate(self, h, y, z):
+        """The block's output from its first activation ``h`` and second convolution ``y``."""
         gamma, beta = self.film(z)[:, :, None, None].chunk(2, dim=1)
-        return h + nn.functional.leaky_relu(gamma * self.conv2(h) + beta, 0.2)
+        return h + nn.functional.leaky_relu(gamma * y + beta, 0.2)
 
 
 class FiLMDecoder(nn.Module):
@@ -102,9 +106,17 @@ class FiLMDecoder(nn.Module):
         self.blocks = nn.ModuleList([_FiLMBlock(n_anatomy if i == 0 else width, width, n_z) for i in range(blocks)])
         self.out = nn.Conv2d(width, 1, 3, padding=1)
 
-    def forward(self, anatomy, z):
-        h = anatomy
-        for block in self.blocks:
+    def prepare(self, anatomy) -> tuple:
+        """The part of the decoding that does not depend on z: the first block's activation and
+        second convolution, each ``(N, width, H, W)``. ``forward(anatomy, z, prepared=...)`` then
+        decodes the same anatomy with other z (a z slider) without computing it again."""
+        first = self.blocks[0]
+        h = nn.functional.leaky_relu(first.conv1(anatomy), 0.2)
+        return h, first.conv2(h)
+
+    def forward(self, anatomy, z, *, prepared: tuple | None = None):
+        h = self.blocks[0].modulate(*(prepared if prepared is not None else self.prepare(anatomy)), z)
+        for block in self.blocks[1:]:
             h = block(h, z)
         return torch.tanh(self.out(h))
 

@@ -73,7 +73,7 @@ def train(recipe: Recipe, out_dir, *, data_root=None, epochs: int | None = None,
         raise FileNotFoundError(f"{ckpt}: no checkpoint to resume from")
     started_from = None
     if init and not (resume and ckpt.exists()):
-        start = _init_from(net, init, recipe, device=device)
+        start = _init_from(net, init, recipe, device=device, refitted=task.refitted)
         from ..registry import get_model
 
         e = get_model(init)
@@ -151,20 +151,27 @@ def train(recipe: Recipe, out_dir, *, data_root=None, epochs: int | None = None,
     return out / "model.safetensors"
 
 
-def _init_from(net, name: str, recipe: Recipe, *, device) -> int:
-    """Load the registry model ``name`` into ``net``; the number of epochs it was trained."""
+def _init_from(net, name: str, recipe: Recipe, *, device, refitted=()) -> int:
+    """Load the registry model ``name`` into ``net``; the number of epochs it was trained.
+
+    The recipe may add parts to the model (a config key the model lacks) or change a part that is
+    fitted after training (a key in ``refitted``): those parts start fresh, the rest must match.
+    """
     from ..errors import InputError
     from ..registry import get_model, load_state_dict
 
     entry = get_model(name)
-    # the recipe may add parts to the model (a config key the model lacks): those start fresh
-    added = {k: v for k, v in recipe.config.items() if k not in entry.config}
-    if entry.training.get("recipe") != recipe.name or {**entry.config, **added} != recipe.config:
+    fresh = {k for k, v in recipe.config.items() if k not in entry.config or (k in refitted and entry.config[k] != v)}
+    kept = {k: v for k, v in entry.config.items() if k not in fresh}
+    if entry.training.get("recipe") != recipe.name or kept != {k: v for k, v in recipe.config.items() if k not in fresh}:
         raise InputError(f"model {name!r} was not trained from recipe {recipe.name!r} with its configuration; "
                          "--init continues a training of the same recipe")
-    missing, unexpected = net.load_state_dict(
-        {k: v.float() for k, v in load_state_dict(entry, device=str(device)).items()}, strict=not added)
-    if unexpected or (missing and not added):
+    own = net.state_dict()
+    stored = {k: v.float() for k, v in load_state_dict(entry, device=str(device)).items()}
+    if fresh:  # a changed part's tensors change shape: they are left as built
+        stored = {k: v for k, v in stored.items() if k not in own or own[k].shape == v.shape}
+    missing, unexpected = net.load_state_dict(stored, strict=not fresh)
+    if unexpected or (missing and not fresh):
         raise InputError(f"model {name!r} does not fit recipe {recipe.name!r}: {sorted(unexpected or missing)[:3]}")
     return int(entry.training.get("epochs_trained") or 0)
 

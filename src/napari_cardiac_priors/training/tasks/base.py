@@ -25,6 +25,9 @@ def _dice_per_class(pred: np.ndarray, ref: np.ndarray, classes) -> list[float]:
 class Task:
     #: the typed ``train_options`` this task reads (:mod:`.options`); any other key is refused
     Options = Options
+    #: config keys of parts that :meth:`finish` fits afresh: ``--init`` may change them (their
+    #: weights then start new), while any other change of the configuration is refused
+    refitted: tuple = ()
 
     def __init__(self, recipe: Recipe, device: str, data_root=None):
         self.options = self.Options.parse(recipe.train_options, recipe=recipe.name)

@@ -62,6 +62,7 @@ class TLTask(Task):
     """
 
     Options = TLOptions
+    refitted = ("preview_blocks",)  # the preview head is fitted to the decoder after training
 
     def _stages(self):
         stages = self.options.stages or [["ae", self.recipe.epochs]]
