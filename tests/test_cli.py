@@ -256,6 +256,9 @@ def test_train_progress_lines_for_every_model_family():
     assert format_progress(seg) == "epoch 5: loss 0.2500 (20 s), validation Dice 0.810"
     assert format_progress(tl) == "epoch 5 [ae]: loss 0.2000 (13 s), validation score 0.700"
     assert format_progress({"event": "epoch", "epoch": 1, "loss": 1.0, "seconds": 1}) == "epoch 1: loss 1.0000 (1 s)"
+    sd = {"event": "epoch", "epoch": 7, "stage": "train", "loss": 0.5, "seconds": 60,
+          "terms": {"reconstruction": 0.3, "adversarial": 0.2}}
+    assert format_progress(sd) == "epoch 7: loss 0.5000 = reconstruction 0.3000 + adversarial 0.2000 (60 s)"
 
 
 def test_latent_command_for_tl_and_sdnet(capsys, tmp_path):

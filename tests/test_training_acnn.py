@@ -28,6 +28,8 @@ def tl_run(tmp_path_factory):
 def test_tl_stages_train_the_right_parts_and_store_code_statistics(tl_run):
     out, events = tl_run
     assert [e["stage"] for e in events if e["event"] == "epoch"] == ["ae", "predictor", "joint"]
+    terms = [set(e.get("terms", ())) for e in events if e["event"] == "epoch"]  # each term's mean per epoch
+    assert terms == [{"cross_entropy", "dice"}, set(), {"cross_entropy", "dice", "code"}]
     val = [e["val"] for e in events if e["event"] == "epoch"]
     assert all(0.0 <= v["ae_dice_mean"] <= 1.0 and 0.0 <= v["tl_dice_mean"] <= 1.0 for v in val)
     net = load_frozen_tl(out)
@@ -318,6 +320,9 @@ def test_tl_dice_term_and_shifts_reach_the_training_batches():
     centres = {tuple(np.argwhere(b[1][i].numpy() == 1).mean(0).round(1)) for b in batches for i in range(2)}
     assert len(centres) > 1 and all(abs(c[1] - 23.5) <= 3 and abs(c[2] - 23.5) <= 3 for c in centres)
     net = build("tl", recipe.config)
-    with_dice = task.loss(net, batches[0], "ae").item()
+    with_dice, terms = task.loss(net, batches[0], "ae")
     plain = make_task(replace(recipe, train_options={**recipe.train_options, "dice_weight": 0.0}))
-    assert with_dice > plain.loss(net, batches[0], "ae").item() + 0.1  # the squared-Dice term adds ~0.5-1 untrained
+    without, plain_terms = plain.loss(net, batches[0], "ae")
+    assert with_dice.item() > without.item() + 0.1  # the squared-Dice term adds ~0.5-1 untrained
+    assert set(terms) == {"cross_entropy", "dice"} and set(plain_terms) == {"cross_entropy"}
+    assert with_dice.item() == pytest.approx(terms["cross_entropy"] + terms["dice"], rel=1e-5)

@@ -92,9 +92,12 @@ def test_adversarial_warmup_leaves_the_critic_out():
     for stage, critic_learns in (("warmup", False), ("train", True)):
         net.zero_grad(set_to_none=True)
         torch.manual_seed(1)
-        task.loss(net, batch, stage).backward()
+        loss, terms = task.loss(net, batch, stage)
+        loss.backward()
         grads = [p.grad for p in net.discriminator.parameters()]
         assert any(g is not None and g.abs().sum() > 0 for g in grads) == critic_learns
+        assert ({"adversarial", "critic"} <= set(terms)) == critic_learns and {"reconstruction", "kl", "dice"} <= set(terms)
+        assert loss.item() == pytest.approx(sum(terms.values()), rel=1e-5)  # the terms add up to the loss
         assert all(p.grad is not None for p in net.segmentor.parameters())
 
 
@@ -116,7 +119,9 @@ def test_decoder_stage_trains_only_the_modality_encoder_and_decoder():
     assert any(k.startswith("segmentor") for k in running) and any(k.startswith("anatomy") for k in running)
     image = torch.rand(2, 1, 64, 64) * 2 - 1
     labels = torch.ones(2, 64, 64, dtype=torch.long)
-    task.loss(net, (image, labels, torch.tensor([True, True])), "decoder").backward()
+    loss, terms = task.loss(net, (image, labels, torch.tensor([True, True])), "decoder")
+    assert set(terms) == {"reconstruction", "kl", "z_reconstruction"}  # no mask terms
+    loss.backward()
     learns = {name for name, m in net.named_children() if any(p.grad is not None and p.grad.abs().sum() > 0
                                                               for p in m.parameters())}
     assert learns == {"modality_encoder", "decoder"}

@@ -120,7 +120,9 @@ def format_progress(info: dict) -> str:
     if "reconstruction_corr" in val:
         extra += f", reconstruction r {val['reconstruction_corr']:.3f}"
     stage = f" [{info['stage']}]" if info.get("stage") not in (None, "train") else ""
-    return f"epoch {info['epoch']}{stage}: loss {info['loss']:.4f} ({info['seconds']:.0f} s){extra}"
+    terms = info.get("terms") or {}
+    parts = f" = {' + '.join(f'{k} {v:.4f}' for k, v in terms.items())}" if len(terms) > 1 else ""
+    return f"epoch {info['epoch']}{stage}: loss {info['loss']:.4f}{parts} ({info['seconds']:.0f} s){extra}"
 
 
 def _train(args) -> int:

@@ -104,42 +104,51 @@ def pad_probabilities(probs: torch.Tensor, shape) -> torch.Tensor:
     return out
 
 
+def _note(terms: dict | None, name: str, value: torch.Tensor) -> torch.Tensor:
+    """Record a (weighted) loss term's value in ``terms`` (when given); returns the term."""
+    if terms is not None:
+        terms[name] = float(value.detach())
+    return value
+
+
 def acnn_seg_loss(logits: torch.Tensor, target: torch.Tensor, encoder=None, *, lambda1: float = 0.01,
-                  grid_shape=None) -> torch.Tensor:
+                  grid_shape=None, terms: dict | None = None) -> torch.Tensor:
     """ACNN-Seg eq. 1 without weight decay (given to the optimiser): cross-entropy +
     ``lambda1`` x the shape prior through ``encoder`` (None: the plain 3D-Seg baseline).
 
     ``grid_shape`` ``(Z, Y, X)``: the encoder's grid, when the volume ``(N, C, *S)`` is smaller;
     for the prior term only, probabilities and target are padded at the end of each axis to it
-    as background (:func:`pad_probabilities`).
+    as background (:func:`pad_probabilities`). ``terms``: a dict that receives each weighted
+    term's value (``cross_entropy``, ``prior``).
     """
-    loss = nn.functional.cross_entropy(logits, target.long())
+    loss = _note(terms, "cross_entropy", nn.functional.cross_entropy(logits, target.long()))
     if encoder is not None and lambda1:
         probs = torch.softmax(logits, dim=1)
         if grid_shape is not None:
             probs = pad_probabilities(probs, grid_shape)
             target = F.pad(target, pad_widths(target.shape[1:], grid_shape))  # label 0: background
-        loss = loss + lambda1 * shape_prior_loss(encoder, probs, target)
+        loss = loss + _note(terms, "prior", lambda1 * shape_prior_loss(encoder, probs, target))
     return loss
 
 
 def acnn_sr_loss(output: torch.Tensor, target: torch.Tensor, predictor=None, *, lambda1: float = 0.01,
-                 grid_shape=None) -> torch.Tensor:
+                 grid_shape=None, terms: dict | None = None) -> torch.Tensor:
     """ACNN-SR eq. 2 without weight decay: smooth-L1 to the HR image + ``lambda1`` x the code
     distance through the (frozen) T-L ``predictor`` (None: SR without prior).
 
     ``grid_shape`` ``(Z, Y, X)``: the predictor's grid, when the volumes ``(N, 1, *S)`` are
     smaller; both are zero-padded at the end of each axis to it first, and both terms are
-    taken on the padded grid.
+    taken on the padded grid. ``terms``: a dict that receives each weighted term's value
+    (``smooth_l1``, ``prior``).
     """
     if grid_shape is not None:
         pad = pad_widths(output.shape[2:], grid_shape)
         output, target = F.pad(output, pad), F.pad(target, pad)
-    loss = nn.functional.smooth_l1_loss(output, target)
+    loss = _note(terms, "smooth_l1", nn.functional.smooth_l1_loss(output, target))
     if predictor is not None and lambda1:
         with torch.no_grad():
             ref = predictor(target)
-        loss = loss + lambda1 * code_distance(predictor(output), ref)
+        loss = loss + _note(terms, "prior", lambda1 * code_distance(predictor(output), ref))
     return loss
 
 
@@ -167,18 +176,20 @@ def volume_prior_loss(encoder, logits: torch.Tensor, target: torch.Tensor, grids
     return code_distance(encoder(probs), ref)
 
 
-def tl_autoencoder_loss(logits: torch.Tensor, target: torch.Tensor, *, dice_weight: float = 0.0) -> torch.Tensor:
+def tl_autoencoder_loss(logits: torch.Tensor, target: torch.Tensor, *, dice_weight: float = 0.0,
+                        terms: dict | None = None) -> torch.Tensor:
     """The T-L label autoencoder's reconstruction loss: cross-entropy of the reconstruction
     ``logits`` ``(N, C, Z, Y, X)`` to the clean ``target`` ``(N, Z, Y, X)`` (the input was the
-    noisy one-hot map), plus ``dice_weight`` x :func:`squared_dice_loss` (0: cross-entropy alone)."""
-    loss = F.cross_entropy(logits, target)
+    noisy one-hot map), plus ``dice_weight`` x :func:`squared_dice_loss` (0: cross-entropy alone).
+    ``terms``: a dict that receives each weighted term's value (``cross_entropy``, ``dice``)."""
+    loss = _note(terms, "cross_entropy", F.cross_entropy(logits, target))
     if dice_weight:
-        loss = loss + dice_weight * squared_dice_loss(logits, target)
+        loss = loss + _note(terms, "dice", dice_weight * squared_dice_loss(logits, target))
     return loss
 
 
 def sdnet_loss(model, out: dict, image: torch.Tensor, labels: torch.Tensor, labelled: torch.Tensor, *,
-               weights: dict | None = None, adversarial: bool = True) -> torch.Tensor:
+               weights: dict | None = None, adversarial: bool = True, terms: dict | None = None) -> torch.Tensor:
     """SDNet's semi-supervised cost (Chartsias et al. 2019), weighted by ``weights`` (over
     :data:`~.sdnet.SDNET_WEIGHTS`): image reconstruction MAE + KL of the modality factor + the
     z-reconstruction MAE (a sampled z; draws from torch's generator) + soft Dice on the labelled
@@ -188,24 +199,26 @@ def sdnet_loss(model, out: dict, image: torch.Tensor, labels: torch.Tensor, labe
     predictions, weighted 0.5) is added, so that one backward pass trains both sides.
 
     ``out``: ``model(image)`` (its dict); ``image`` ``(N, 1, H, W)``; ``labels`` ``(N, H, W)``
-    integer; ``labelled`` ``(N,)`` bool: the slices whose labels count.
+    integer; ``labelled`` ``(N,)`` bool: the slices whose labels count. ``terms``: a dict that
+    receives each weighted term's value (``reconstruction``, ``kl``, ``z_reconstruction``,
+    ``dice``, ``adversarial``, ``critic``; a term a batch lacks is left out).
     """
     from .sdnet import SDNET_WEIGHTS, kl_divergence, lsgan_loss, soft_dice_loss, z_reconstruction_loss
 
     w = {**SDNET_WEIGHTS, **(weights or {})}
-    loss = w["reconstruction"] * (out["reconstruction"] - image).abs().mean()
-    loss = loss + w["kl"] * kl_divergence(out["mu"], out["logvar"])
-    loss = loss + w["z_reconstruction"] * z_reconstruction_loss(model, out["anatomy"])
+    loss = _note(terms, "reconstruction", w["reconstruction"] * (out["reconstruction"] - image).abs().mean())
+    loss = loss + _note(terms, "kl", w["kl"] * kl_divergence(out["mu"], out["logvar"]))
+    loss = loss + _note(terms, "z_reconstruction", w["z_reconstruction"] * z_reconstruction_loss(model, out["anatomy"]))
     seg = out["segmentation"]
     if labelled.any():
-        loss = loss + w["dice"] * soft_dice_loss(seg[labelled], labels[labelled])
+        loss = loss + _note(terms, "dice", w["dice"] * soft_dice_loss(seg[labelled], labels[labelled]))
     if not adversarial:
         return loss
     disc = model.discriminator
     fake = seg[:, 1:]
     frozen = {k: v.detach() for k, v in disc.named_parameters()}
-    loss = loss + w["adversarial"] * lsgan_loss(torch.func.functional_call(disc, frozen, (fake,)), True)
+    loss = loss + _note(terms, "adversarial", w["adversarial"] * lsgan_loss(torch.func.functional_call(disc, frozen, (fake,)), True))
     if labelled.any():
         real = F.one_hot(labels[labelled], seg.shape[1]).movedim(-1, 1).float()[:, 1:]
-        loss = loss + 0.5 * (lsgan_loss(disc(real), True) + lsgan_loss(disc(fake.detach()), False))
+        loss = loss + _note(terms, "critic", 0.5 * (lsgan_loss(disc(real), True) + lsgan_loss(disc(fake.detach()), False)))
     return loss

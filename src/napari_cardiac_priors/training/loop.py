@@ -114,15 +114,20 @@ def train(recipe: Recipe, out_dir, *, data_root=None, epochs: int | None = None,
         trainable = {id(p) for p in task.trainable(net, stage)}
         for p in net.parameters():
             p.requires_grad_(id(p) in trainable)
-        losses = []
+        losses, terms = [], {}
         for batch in task.batches(items, rng):
             loss = task.loss(net, batch, stage)
+            loss, parts = loss if isinstance(loss, tuple) else (loss, {})
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
             losses.append(float(loss.detach()))
+            for k, v in parts.items():
+                terms.setdefault(k, []).append(v)
         record = {"epoch": epoch + 1, "stage": stage, "loss": float(np.mean(losses)) if losses else float("nan"),
                   "lr": lr, "seconds": time.perf_counter() - t0}
+        if terms:  # each term's mean over the batches that had it
+            record["terms"] = {k: float(np.mean(v)) for k, v in terms.items()}
         if val_items and ((epoch + 1) % recipe.val_every == 0 or epoch + 1 == epochs):
             task.calibrate(net, items)
             record["val"] = task.validate(net, val_items)

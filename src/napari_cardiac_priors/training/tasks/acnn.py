@@ -66,14 +66,15 @@ class ACNNTask(Task):
         lr, labels, hr = batch
         out = net(lr)
         tl = self.prior()
-        lam = float(self.options.lambda1)
+        lam, terms = float(self.options.lambda1), {}
         if self._segmentation:
             if tl is None:
-                return acnn_seg_loss(out, labels)
-            return acnn_seg_loss(out, labels, tl.autoencoder.encode, lambda1=lam, grid_shape=tl.autoencoder.shape)
+                return acnn_seg_loss(out, labels, terms=terms), terms
+            return acnn_seg_loss(out, labels, tl.autoencoder.encode, lambda1=lam, grid_shape=tl.autoencoder.shape,
+                                 terms=terms), terms
         if tl is None:
-            return acnn_sr_loss(out, hr)
-        return acnn_sr_loss(out, hr, tl.predictor, lambda1=lam, grid_shape=tl.predictor.shape)
+            return acnn_sr_loss(out, hr, terms=terms), terms
+        return acnn_sr_loss(out, hr, tl.predictor, lambda1=lam, grid_shape=tl.predictor.shape, terms=terms), terms
 
     def validate(self, net, items):
         import torch

@@ -23,6 +23,11 @@ def _dice_per_class(pred: np.ndarray, ref: np.ndarray, classes) -> list[float]:
 
 
 class Task:
+    """What a model family brings to the training loop (:func:`..loop.train`): ``load(ids)``
+    (cases), ``batches(items, rng)``, ``loss(net, batch, stage)`` (a scalar tensor, or a pair
+    of it and a dict of its terms' values, averaged per epoch into the history's ``terms``),
+    ``validate(net, items)`` (a dict with ``score``) and the hooks below."""
+
     #: the typed ``train_options`` this task reads (:mod:`.options`); any other key is refused
     Options = Options
     #: config keys of parts that :meth:`finish` fits afresh: ``--init`` may change them (their

@@ -74,8 +74,10 @@ class _SDNetSlices:
             net.anatomy_encoder.eval()
             net.segmentor.eval()
             labelled = labelled & False
-        return sdnet_loss(net, net(image), image, labels, labelled, weights=dict(options.weights),
-                          adversarial=stage not in ("warmup", "decoder"))
+        terms = {}
+        loss = sdnet_loss(net, net(image), image, labels, labelled, weights=dict(options.weights),
+                          adversarial=stage not in ("warmup", "decoder"), terms=terms)
+        return loss, terms
 
     def predict(self, net, x):
         """Also the per-slice Pearson correlation of the reconstruction (mu, not a sampled z) with ``x``."""

@@ -132,11 +132,12 @@ class TLTask(Task):
         from ...nn.tl import one_hot
 
         noisy, labels, image = batch
+        terms = {}
         if stage in ("ae", "joint"):  # the clean labels are the target of the noisy input
             ce = tl_autoencoder_loss(net.autoencoder(noisy)[0], labels,
-                                     dice_weight=float(self.options.dice_weight))
+                                     dice_weight=float(self.options.dice_weight), terms=terms)
             if stage == "ae":
-                return ce
+                return ce, terms
         if stage == "predictor":  # the autoencoder is fixed in this stage (batch norm statistics too)
             net.autoencoder.eval()
             with torch.no_grad():
@@ -145,7 +146,8 @@ class TLTask(Task):
             return code_distance(net.predictor(image), target)
         target = net.autoencoder.encode(one_hot(labels, noisy.shape[1]))
         # joint: both gradients reach the encoder; the code loss is scaled to the CE's range
-        return ce + float(self.options.joint_code_weight) * code_distance(net.predictor(image), target)
+        code = float(self.options.joint_code_weight) * code_distance(net.predictor(image), target)
+        return ce + code, {**terms, "code": float(code.detach())}
 
     def validate(self, net, items):
         import torch
