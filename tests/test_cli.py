@@ -187,6 +187,14 @@ def test_train_continues_from_an_installed_model(tmp_path, capsys):
     net = build(recipe.architecture, recipe.config)
     assert _init_from(net, "lr-first", recipe, device="cpu") == 1
     (init,) = [e for e in events if e["event"] == "init"]  # the weights to beat, scored again before training
+    second = json.loads((tmp_path / "second" / "manifest_entry.json").read_text())["training"]
+    assert second["continued_from"]["name"] == "lr-first" and second["continued_from"]["epochs_trained"] == 1
+    events.clear()  # resumed from the checkpoint: the model still says where its training started
+    train(recipe, tmp_path / "second", epochs=3, resume=True, progress=events.append)
+    assert [e["event"] for e in events] == ["data", "epoch"]
+    third = json.loads((tmp_path / "second" / "manifest_entry.json").read_text())["training"]
+    kept = torch.load(tmp_path / "second" / "checkpoint.pt", weights_only=True)
+    assert json.loads(kept["started_from"]) == third["continued_from"] == second["continued_from"]
     assert init["score"] == pytest.approx(entry["training"]["validation"]["score"], abs=1e-3)
     stored = registry.load_state_dict("lr-first")
     assert all(torch.equal(v, stored[k].float()) for k, v in net.state_dict().items() if v.is_floating_point())

@@ -62,24 +62,30 @@ def train(recipe: Recipe, out_dir, *, data_root=None, epochs: int | None = None,
     opt = torch.optim.Adam(net.parameters(), lr=recipe.lr, weight_decay=recipe.weight_decay, betas=betas)
     start, history, best = 0, [], -float("inf")
     ckpt = out / "checkpoint.pt"
-    if resume and ckpt.exists():
+    resumed = bool(resume and ckpt.exists())
+    started_from = None
+    if resumed:
         state = torch.load(ckpt, map_location=device, weights_only=True)
         net.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         start = int(state["epoch"])
         history = json.loads(state["history"])
         best = float(state["best"])
+        started_from = json.loads(state.get("started_from", "null"))
     elif resume and not init:
         raise FileNotFoundError(f"{ckpt}: no checkpoint to resume from")
-    started_from = None
-    if init and not (resume and ckpt.exists()):
-        start = _init_from(net, init, recipe, device=device, refitted=task.refitted)
+    if init and started_from is None:  # (a checkpoint of an older version did not keep where it started)
         from ..registry import get_model
 
         e = get_model(init)
-        started_from = {"name": e.name, "version": e.version, "sha256": e.sha256, "epochs_trained": start,
+        done = int(e.training.get("epochs_trained") or 0)
+        if not resumed:
+            done = _init_from(net, init, recipe, device=device, refitted=task.refitted)
+        started_from = {"name": e.name, "version": e.version, "sha256": e.sha256, "epochs_trained": done,
                         "continued": True}
-    if recipe.warm_start and not start and not (resume and ckpt.exists()):
+    if init and not resumed:
+        start = started_from["epochs_trained"]
+    if recipe.warm_start and not start and not resumed:
         started_from = warm_start(net, recipe.warm_start, device=device)
     if start:  # a continued run draws its own reproducible sequence from where it starts
         rng = np.random.default_rng(np.random.SeedSequence([recipe.seed, start]))
@@ -96,7 +102,7 @@ def train(recipe: Recipe, out_dir, *, data_root=None, epochs: int | None = None,
     val_items = task.load(recipe.val_ids, training=False) if recipe.val_ids else []
     progress({"event": "data", "train": len(items), "val": len(val_items), "seconds": time.perf_counter() - t_load})
 
-    if started_from and started_from.get("continued") and val_items:
+    if started_from and started_from.get("continued") and val_items and not resumed:
         # the weights to beat, scored by this code's validation (the manifest's score may predate it)
         task.calibrate(net, items)
         first = {"epoch": start, "val": task.validate(net, val_items)}
@@ -136,7 +142,7 @@ def train(recipe: Recipe, out_dir, *, data_root=None, epochs: int | None = None,
                 save(net, record)
         history.append(record)
         state = {"model": net.state_dict(), "optimizer": opt.state_dict(), "epoch": epoch + 1,
-                 "history": json.dumps(history), "best": best}
+                 "history": json.dumps(history), "best": best, "started_from": json.dumps(started_from)}
         with atomic_path(ckpt) as tmp:
             torch.save(state, tmp)
         progress({"event": "epoch", **record})
