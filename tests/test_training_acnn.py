@@ -326,3 +326,17 @@ def test_tl_dice_term_and_shifts_reach_the_training_batches():
     assert with_dice.item() > without.item() + 0.1  # the squared-Dice term adds ~0.5-1 untrained
     assert set(terms) == {"cross_entropy", "dice"} and set(plain_terms) == {"cross_entropy"}
     assert with_dice.item() == pytest.approx(terms["cross_entropy"] + terms["dice"], rel=1e-5)
+
+
+def test_learning_rate_schedules_over_the_run_or_over_each_stage():
+    from napari_cardiac_priors.training.loop import learning_rate
+
+    stages = ["ae"] * 4 + ["predictor"] * 2 + ["ae"] * 2
+    r = lambda schedule: replace(get_recipe("tl-acdc"), lr=1.0, lr_schedule=schedule)  # noqa: E731
+    assert [learning_rate(r("constant"), e, 8) for e in range(8)] == [1.0] * 8
+    np.testing.assert_allclose([learning_rate(r("cosine"), e, 8) for e in (0, 4)], [1.0, 0.5])
+    per_stage = [learning_rate(r("cosine-stage"), e, 8, stages=stages) for e in range(8)]
+    np.testing.assert_allclose(per_stage, [1.0, 0.8536, 0.5, 0.1464, 1.0, 0.5, 1.0, 0.5], atol=1e-4)  # each stage anew
+    assert learning_rate(r("cosine-stage"), 4, 8) == learning_rate(r("cosine"), 4, 8)  # no stages: over the run
+    with pytest.raises(ValueError, match="unknown learning-rate schedule"):
+        learning_rate(r("step"), 0, 8)

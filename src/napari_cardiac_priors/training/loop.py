@@ -22,13 +22,26 @@ from .recipes import Recipe
 FLOAT32_BUFFERS = ("code_", "distance_", "z_")
 
 
-def learning_rate(recipe: Recipe, epoch: int, epochs: int) -> float:
-    """The learning rate of (0-based) ``epoch`` out of ``epochs`` under the recipe's schedule."""
+def learning_rate(recipe: Recipe, epoch: int, epochs: int, *, stages=None) -> float:
+    """The learning rate of (0-based) ``epoch`` out of ``epochs`` under the recipe's schedule.
+
+    ``"cosine-stage"``: a cosine from ``lr`` towards 0 over each run of consecutive epochs of one
+    training stage (``stages``: the stage of every epoch), so that each stage ends on small steps
+    (without stages, the same as ``"cosine"``).
+    """
     if recipe.lr_schedule == "constant":
         return float(recipe.lr)
-    if recipe.lr_schedule == "cosine":
-        return float(recipe.lr * 0.5 * (1.0 + np.cos(np.pi * epoch / max(epochs, 1))))
-    raise ValueError(f"unknown learning-rate schedule {recipe.lr_schedule!r}")
+    start, length = 0, max(epochs, 1)
+    if recipe.lr_schedule == "cosine-stage" and stages:
+        start = end = epoch
+        while start > 0 and stages[start - 1] == stages[epoch]:
+            start -= 1
+        while end + 1 < len(stages) and stages[end + 1] == stages[epoch]:
+            end += 1
+        length = end - start + 1
+    elif recipe.lr_schedule not in ("cosine", "cosine-stage"):
+        raise ValueError(f"unknown learning-rate schedule {recipe.lr_schedule!r}")
+    return float(recipe.lr * 0.5 * (1.0 + np.cos(np.pi * (epoch - start) / length)))
 
 
 def train(recipe: Recipe, out_dir, *, data_root=None, epochs: int | None = None, resume: bool = False,
@@ -114,7 +127,7 @@ def train(recipe: Recipe, out_dir, *, data_root=None, epochs: int | None = None,
     for epoch in range(start, epochs):
         t0 = time.perf_counter()
         stage = task.stage(epoch)
-        lr = learning_rate(recipe, epoch, epochs)
+        lr = learning_rate(recipe, epoch, epochs, stages=[task.stage(e) for e in range(epochs)])
         for group in opt.param_groups:
             group["lr"] = lr
         trainable = {id(p) for p in task.trainable(net, stage)}

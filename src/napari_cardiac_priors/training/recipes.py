@@ -33,7 +33,8 @@ class Recipe:
     epochs: int = 60
     batch_size: int = 4
     lr: float = 1e-3
-    #: "constant", or "cosine": lr * (1 + cos(pi * epoch / epochs)) / 2, set at each epoch start
+    #: "constant"; "cosine": lr * (1 + cos(pi * epoch / epochs)) / 2, set at each epoch start;
+    #: "cosine-stage": the same over each run of epochs of one training stage
     lr_schedule: str = "constant"
     #: in-plane training crop (Y, X) in model voxels, centred like the model grid; None = contract size
     train_crop: tuple | None = None
