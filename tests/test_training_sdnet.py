@@ -148,3 +148,8 @@ def test_sdnet_validation_scores_segmentation_and_reconstruction():
         rec = net.decoder(anatomy, mu).numpy()
     r = np.mean([np.corrcoef(rec[k, 0].ravel(), items[k][0].ravel())[0, 1] for k in range(3)])
     assert out["reconstruction_corr"] == pytest.approx(r, abs=1e-4)
+    by_dice = SliceTask(replace(recipe, train_options={**OPTS, "select_by": "dice"}), "cpu").validate(net, items)
+    assert by_dice["score"] == by_dice["dice_mean"] and by_dice["reconstruction_corr"] == pytest.approx(r, abs=1e-4)
+    with pytest.raises(ValueError, match="select_by is 'dice' or 'dice\\+reconstruction'"):
+        SliceTask(replace(recipe, train_options={**OPTS, "select_by": "mae"}), "cpu")
+    assert SliceTask(get_recipe("sdnet-acdc-1pc"), "cpu").options.select_by == "dice"  # its use is the segmentation

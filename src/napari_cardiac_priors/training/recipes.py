@@ -296,6 +296,12 @@ for _frac, _k in (("", None), ("-6pc", 5), ("-1pc", 1)):
 # and so the segmentation, stay exactly as 1.0's
 RECIPES["sdnet-acdc"] = replace(RECIPES["sdnet-acdc"], epochs=8, version="1.1",
                                 train_options={**RECIPES["sdnet-acdc"].train_options, "decoder_from_epoch": 6})
+# sdnet-acdc-1pc 1.1: 1.0's 6 epochs continued (`train sdnet-acdc-1pc --init sdnet-acdc-1pc --epochs 12`)
+# with the mask critic's weight at 1 instead of 10 and the weights kept by validation Dice: at weight
+# 10 the generator's adversarial term was 20 x the reconstruction term and its critic, whose real
+# masks come from one patient's slices, won (BENCHMARKS.md)
+RECIPES["sdnet-acdc-1pc"] = replace(RECIPES["sdnet-acdc-1pc"], epochs=12, version="1.1", train_options={
+    **RECIPES["sdnet-acdc-1pc"].train_options, "weights": {"adversarial": 1.0}, "select_by": "dice"})
 
 
 def get_recipe(name: str) -> Recipe:

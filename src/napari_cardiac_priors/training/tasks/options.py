@@ -105,3 +105,10 @@ class SliceOptions(Options):
     labelled_per_batch: int = 1
     #: SDNet: loss weights over the paper's
     weights: dict = field(default_factory=dict)
+    #: SDNet: the validation score that picks the weights kept: "dice+reconstruction" (their mean,
+    #: the reconstruction as Pearson r) or "dice" (a model whose use is its segmentation)
+    select_by: str = "dice+reconstruction"
+
+    def __post_init__(self):
+        if self.select_by not in ("dice", "dice+reconstruction"):
+            raise ValueError(f"select_by is 'dice' or 'dice+reconstruction', not {self.select_by!r}")

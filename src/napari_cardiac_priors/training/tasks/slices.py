@@ -235,10 +235,11 @@ class SliceTask(Task):
                 scores[c].append(dice(p == c, g == c))
         out = {"dice_LV": float(np.mean(scores[1])), "dice_MYO": float(np.mean(scores[2])), "dice_RV": float(np.mean(scores[3]))}
         out["dice_mean"] = out["score"] = float(np.mean(list(out.values())))
-        if mae:  # SDNet: segmentation and reconstruction count alike
+        if mae:  # SDNet: segmentation and reconstruction count alike, unless the recipe selects by Dice
             out["reconstruction_mae"] = float(np.mean(mae))
             out["reconstruction_corr"] = float(np.mean(corr))
-            out["score"] = (out["dice_mean"] + out["reconstruction_corr"]) / 2
+            if self.options.select_by == "dice+reconstruction":
+                out["score"] = (out["dice_mean"] + out["reconstruction_corr"]) / 2
         return out
 
     def finish(self, net, items) -> bool:
