@@ -215,6 +215,7 @@ def _drag(widget, moves=40):
     mover.setInterval(16)
     mover.timeout.connect(move)
     stamp.clear()
+    widget.bench_previews.clear()
     shown = widget.previews_shown
     ticker.start()
     mover.start()
@@ -223,7 +224,7 @@ def _drag(widget, moves=40):
     _run_until(lambda: time.perf_counter() > t_end)
     ticker.stop()
     mover.stop()
-    during = [t for t in stamp if t <= t_end]
+    during = sorted(t for t in stamp + widget.bench_previews if t <= t_end)  # exact outputs and previews
     updates = 1000 * np.diff([t_start, *during]) if during else np.asarray([2000.0])
     drag = {"updates": len(during), "previews": widget.previews_shown - shown, "median_gap": float(np.median(updates)),
             "longest_gap": float(max(updates.max(), 1000 * (t_end - (during[-1] if during else t_start))))}
@@ -262,6 +263,7 @@ def latency():
 
     from napari_cardiac_priors._napari.layers import volume_layer_data
 
+    notes = []
     for name, what, kind, vol in cases:
         viewer.layers.clear()
         layer = viewer.add_layer(Layer.create(*volume_layer_data(vol, name="input")))
@@ -297,6 +299,20 @@ def latency():
             qapp.processEvents()
             decode.append(1000 * (t1 - t0))
             show.append(1000 * (time.perf_counter() - t1))
+        if widget.explorer.kind == "sdnet":  # the decoder's anatomy part kept (a z slider) or computed anew
+            cold = []
+            for _ in range(20):
+                widget.explorer._prepared = None
+                t0 = time.perf_counter()
+                widget.explorer.decode_grid(widget.code)
+                cold.append(1000 * (time.perf_counter() - t0))
+            kept = []
+            for _ in range(20):
+                t0 = time.perf_counter()
+                widget.explorer.decode_grid(widget.code)
+                kept.append(1000 * (time.perf_counter() - t0))
+            notes.append(f"{name}: decoder network alone, median ms with the anatomy part kept {np.median(kept):.1f}, "
+                         f"computed anew {np.median(cold):.1f} (ratio {np.median(kept) / np.median(cold):.2f})")
         preview = []
         if getattr(widget.explorer, "has_preview", False):
             for _ in range(20):
@@ -318,6 +334,8 @@ def latency():
     print(f"\n({len(lat)} timed single moves per model, each after the previous result was drawn; latency ends when "
           "the exact output is in the layer (the widget has put it there); an isolated move starts decoding at once (the debounce groups only the moves that follow it). A 3D label volume that decodes slower than 100 ms shows a preview first: the coarse whole volume of the model's preview head, else the slice on screen. The canvas redraw is "
           "software OpenGL (Mesa llvmpipe under Xvfb) on this machine. The drag: one move every 16 ms for 2 s.)\n")
+    for line in notes:
+        print(f"- {line}")
     viewer.close()
 
 
