@@ -352,7 +352,7 @@ class SDNetExplorer(_Explorer):
         anatomy = np.asarray(code.anatomy, np.float32)
         with torch.inference_mode():
             kept = self._prepared
-            if kept is None or kept[0].shape != anatomy.shape or not np.array_equal(kept[0], anatomy):
+            if kept is None or not np.array_equal(kept[0], anatomy):
                 a = torch.as_tensor(anatomy)[None].to(self.model.device)
                 kept = self._prepared = (anatomy.copy(), self.net.decoder.prepare(a))
             z = torch.as_tensor(np.asarray(code.z, np.float32))[None].to(self.model.device)

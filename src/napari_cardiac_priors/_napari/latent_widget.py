@@ -302,10 +302,10 @@ class LatentExplorerWidget(Container):
             data, kwargs, kind = volume_layer_data(vol, name=name)
             kwargs["metadata"] = {**kwargs["metadata"], "latent_model": self._encoded_with}
             self.output_layer = self._viewer.add_layer(Layer.create(data, kwargs, kind))
+            self._output_array = self.output_layer.data
             self._layer.reset_choices()
         else:
             self._write_output(vol.array, final=not (self.decoder and self.decoder.waiting))
-        self._output_array = self.output_layer.data
         if plaus is not None:
             self._plausibility.value = self._describe_plausibility(plaus)
 

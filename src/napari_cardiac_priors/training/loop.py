@@ -91,9 +91,8 @@ def train(recipe: Recipe, out_dir, *, data_root=None, epochs: int | None = None,
         from ..registry import get_model
 
         e = get_model(init)
-        done = int(e.training.get("epochs_trained") or 0)
-        if not resumed:
-            done = _init_from(net, init, recipe, device=device, refitted=task.refitted)
+        done = (int(e.training.get("epochs_trained") or 0) if resumed
+                else _init_from(net, init, recipe, device=device, refitted=task.refitted))
         started_from = {"name": e.name, "version": e.version, "sha256": e.sha256, "epochs_trained": done,
                         "continued": True}
     if init and not resumed:
@@ -124,10 +123,11 @@ def train(recipe: Recipe, out_dir, *, data_root=None, epochs: int | None = None,
         save(net, first)  # kept unless an epoch beats it
         progress({"event": "init", "score": best})
     net.train()
+    stages = [task.stage(e) for e in range(epochs)]
     for epoch in range(start, epochs):
         t0 = time.perf_counter()
-        stage = task.stage(epoch)
-        lr = learning_rate(recipe, epoch, epochs, stages=[task.stage(e) for e in range(epochs)])
+        stage = stages[epoch]
+        lr = learning_rate(recipe, epoch, epochs, stages=stages)
         for group in opt.param_groups:
             group["lr"] = lr
         trainable = {id(p) for p in task.trainable(net, stage)}
