@@ -1,9 +1,12 @@
 """Figures of the ACNN issue: Table I and III analogues on held-out phantoms, ACDC ACNN-Seg vs
 U-Net with implausible-result counts, pathology classification from codes, code histograms.
 
-Run: ``.venv/bin/python benchmarks/bench_acnn.py [--phantoms 10] [--parts tableI,tableIII,srtime,acdc,classify,hist,conv3d,tlfit]``.
+Run: ``.venv/bin/python benchmarks/bench_acnn.py [--phantoms 10] [--parts tableI,stress,tableIII,srtime,acdc,classify,hist,conv3d,tlfit]
+[--runs training_runs/A,training_runs/B]``.
 Models come from the registry (bundled, or installed with ``cardiac-priors models add``); a
-part whose models are missing says so and is skipped. Held-out phantoms: seeds 9300+ (never
+part whose models are missing says so and is skipped. ``--runs`` adds the segmentation
+networks of unbundled training runs (folders with ``model.safetensors`` and
+``manifest_entry.json``, an ablation say) as extra rows of ``tableI`` and ``stress``. Held-out phantoms: seeds 9300+ (never
 in a recipe). Distances are 3D in mm on the HR grid.
 """
 
@@ -50,8 +53,41 @@ def _predict(model, lr):
         return model.network(torch.from_numpy(np.ascontiguousarray(lr))[None, None])[0].float().numpy()
 
 
-def table_one(n):
-    from napari_cardiac_priors.inference import keep_largest_component, load_model
+def _run_network(folder):
+    """The network of a training run folder (its manifest entry's architecture and config)."""
+    import json
+    from pathlib import Path
+
+    from safetensors.torch import load_file
+
+    from napari_cardiac_priors.nn import build
+
+    doc = json.loads((Path(folder) / "manifest_entry.json").read_text(encoding="utf-8"))
+    net = build(doc["architecture"], doc["config"])
+    net.load_state_dict({k: v.float() for k, v in load_file(str(Path(folder) / "model.safetensors")).items()})
+    return net.eval()
+
+
+class _Run:
+    """A training run's network in the shape of a loaded model (``.network``)."""
+
+    def __init__(self, folder):
+        self.network = _run_network(folder)
+
+
+def _segmenters(names, runs):
+    """``{label: model}``: registry models by name, then the training runs of ``runs``."""
+    from pathlib import Path
+
+    from napari_cardiac_priors.inference import load_model
+
+    out = {name: load_model(name) for name in names}
+    out.update({f"run {Path(r).name}": _Run(r) for r in runs})
+    return out
+
+
+def table_one(n, runs=()):
+    from napari_cardiac_priors.inference import keep_largest_component
     from napari_cardiac_priors.metrics import evaluate_labels
 
     names = ["seg3d-nomotion-phantom", "seg3d-phantom", "acnn-seg-phantom", "tl-phantom"]
@@ -59,8 +95,7 @@ def table_one(n):
         return
     pairs = _pairs(n)
     rows, rows_post = {}, {}
-    for name in names:
-        model = load_model(name)
+    for name, model in _segmenters(names, runs).items():
         scores = {k: [] for k in ("LV dice", "LV hd95", "LV msd", "MYO dice", "MYO hd95", "MYO msd")}
         post = {k: [] for k in scores}  # the same after segment()'s default largest-component step
         for p in pairs:
@@ -85,14 +120,57 @@ def table_one(n):
                         target[f"{s} {metric}"].append(ev[s][metric])
         rows[name] = scores
         rows_post[name] = post
-    label = {"seg3d-nomotion-phantom": "3D-Seg", "seg3d-phantom": "3D-Seg + motion augmentation",
-             "acnn-seg-phantom": "ACNN-Seg (T-L prior)", "tl-phantom": "T-L only (predictor -> decoder)"}
     for title, table in (("network output", rows), ("after the largest-component step of segment()", rows_post)):
         print(f"### Table I analogue ({title}): {n} held-out phantoms x ED/ES, LR stacks with breath-hold motion -> HR labels\n")
         print("| model | Dice LV | HD95 LV (mm) | MSD LV (mm) | Dice MYO | HD95 MYO (mm) | MSD MYO (mm) |\n|---|---|---|---|---|---|---|")
         for name, sc in table.items():
-            print(f"| {label[name]} | " + " | ".join(_ms(sc[k]) for k in ("LV dice", "LV hd95", "LV msd", "MYO dice", "MYO hd95", "MYO msd")) + " |")
+            print(f"| {_LABEL.get(name, name)} | " + " | ".join(_ms(sc[k]) for k in ("LV dice", "LV hd95", "LV msd", "MYO dice", "MYO hd95", "MYO msd")) + " |")
         print()
+
+
+_LABEL = {"seg3d-nomotion-phantom": "3D-Seg", "seg3d-phantom": "3D-Seg + motion augmentation",
+          "acnn-seg-phantom": "ACNN-Seg (T-L prior)", "tl-phantom": "T-L only (predictor -> decoder)"}
+STRESS = (("no motion", 0.0, 0), ("breath-hold motion as trained (x1)", 1.0, 0), ("motion x2", 2.0, 0),
+          ("motion x3", 3.0, 0), ("motion x1 + 2 zero-filled slices", 1.0, 2))
+
+
+def stress(n, runs=()):
+    """ACNN-Seg against 3D-Seg on inputs harder than their training: the held-out stacks with the
+    phantom's own breath-hold shifts scaled (x0 to x3; training drew shifts of sd 2 mm, at most
+    5 mm) and with two interior LR slices set to zero (never seen in training). Network output,
+    no post-processing: mean Dice and HD95 per structure, and the count of stacks whose HD95
+    exceeds 10 mm (a stray island or a broken shape)."""
+    from napari_cardiac_priors.metrics import evaluate_labels
+    from napari_cardiac_priors.training.pairs import apply_motion
+
+    names = ["seg3d-nomotion-phantom", "seg3d-phantom", "acnn-seg-phantom"]
+    if not _have(*names):
+        return
+    pairs = _pairs(n)
+    models = _segmenters(names, runs)
+    rng = np.random.default_rng(HELD_OUT)
+    zero = [sorted(rng.choice(np.arange(1, p.lr_image.shape[0] - 1), size=2, replace=False)) for p in pairs]
+    print(f"### ACNN-Seg under harder inputs than trained: {n} held-out phantoms x ED/ES, network output\n")
+    print("| input | model | Dice LV | HD95 LV (mm) | Dice MYO | HD95 MYO (mm) | stacks with HD95 > 10 mm (LV / MYO) |")
+    print("|---|---|---|---|---|---|---|")
+    for what, scale, n_zero in STRESS:
+        stacks = []
+        for p, z in zip(pairs, zero):
+            lr = p.lr_image if p.motion_px is None or scale == 0 else apply_motion(p.lr_image, scale * p.motion_px)
+            if n_zero:
+                lr = lr.copy()
+                lr[z[:n_zero]] = 0.0
+            stacks.append(lr)
+        for name, model in models.items():
+            sc = {k: [] for k in ("LV dice", "LV hd95", "MYO dice", "MYO hd95")}
+            for p, lr in zip(pairs, stacks):
+                ev = evaluate_labels(_predict(model, lr).argmax(0), p.hr_labels, p.hr_volume.spacing, structures=[1, 2])
+                for s in ("LV", "MYO"):
+                    for metric in ("dice", "hd95"):
+                        sc[f"{s} {metric}"].append(ev[s][metric])
+            bad = " / ".join(str(int(np.sum(~(np.asarray(sc[f"{s} hd95"], float) <= 10.0)))) for s in ("LV", "MYO"))
+            print(f"| {what} | {_LABEL.get(name, name)} | " + " | ".join(_ms(sc[k]) for k in sc) + f" | {bad} |", flush=True)
+    print()
 
 
 def _ssim(a, b):
@@ -203,33 +281,39 @@ def acdc_table():
     print("\n(no largest-component post-processing here, so that the count shows what the networks produce)\n")
 
 
-def classification():
+def classification(repeats=5):
     from napari_cardiac_priors.classify import PCAFeatures, cross_validate, read_shapes, restrict, tl_features
     from napari_cardiac_priors.io.acdc import default_root
 
     if not _have("tl-acdc"):
         return
-    print("### Pathology classification (10-fold CV on the 100 ACDC patients' manual labels, random forest)\n")
-    print("| features | phases | NOR/DCM/HCM | all 5 groups |\n|---|---|---|---|")
+    print(f"### Pathology classification (stratified 10-fold CV on the 100 ACDC patients' manual labels, random "
+          f"forest; mean ± sd over {repeats} repeats with other fold splits, then the first split alone)\n")
+    print("| features | phases | NOR/DCM/HCM | all 5 groups | all 5 groups, first split |\n|---|---|---|---|---|")
     shapes = {ph: read_shapes(default_root(), phases=ph) for ph in (("ed",), ("ed", "es"))}
+    rows = [("pca", ("ed",)), ("pca", ("ed", "es")), ("tl", ("ed",)), ("tl", ("ed", "es")), ("tl+change", ("ed", "es"))]
+    name = {"pca": "PCA, 64 components", "tl": "T-L codes (tl-acdc)", "tl+change": "T-L codes + ES - ED code change"}
     confusions = {}
-    for feat in ("pca", "tl"):
-        for ph, s in shapes.items():
-            accs = []
-            for groups in (["NOR", "DCM", "HCM"], None):
-                sub = restrict(s, groups) if groups else s
-                x = tl_features(sub) if feat == "tl" else PCAFeatures(64).fit_transform(sub)
-                result = cross_validate(x, sub.groups)
-                accs.append(result["accuracy"])
-                if groups is None and len(ph) == 2:
+    for feat, ph in rows:
+        cells = []
+        for groups in (["NOR", "DCM", "HCM"], None):
+            sub = restrict(shapes[ph], groups) if groups else shapes[ph]
+            x = tl_features(sub) if feat != "pca" else PCAFeatures(64).fit_transform(sub)
+            if feat == "tl+change":  # ED codes, ES codes, ES - ED: a forest splits on one feature at a time
+                x = np.concatenate([x, x[:, x.shape[1] // 2 :] - x[:, : x.shape[1] // 2]], axis=1)
+            result = cross_validate(x, sub.groups, repeats=repeats)
+            acc = 100 * np.asarray(result["accuracies"])
+            cells.append(f"{acc.mean():.1f} ± {acc.std():.1f} %")
+            if groups is None:
+                cells.append(f"{acc[0]:.1f} %")
+                if len(ph) == 2:
                     confusions[feat] = result["confusion"]
-            print(f"| {'T-L codes (tl-acdc)' if feat == 'tl' else 'PCA, 64 components'} | {'+'.join(p.upper() for p in ph)} | "
-                  f"{100 * accs[0]:.1f} % | {100 * accs[1]:.1f} % |")
+        print(f"| {name[feat]} | {'+'.join(p.upper() for p in ph)} | " + " | ".join(cells) + " |", flush=True)
     print("\n(PCA is fitted on all patients before the folds, the T-L model was trained on the 80 training "
           "patients: both see the validation shapes' distribution, neither sees the groups)\n")
     for feat, confusion in confusions.items():  # rows: the true group, columns: the predicted one
         names = list(confusion)
-        print(f"Confusion, all 5 groups, ED+ES, {'T-L codes' if feat == 'tl' else 'PCA'} (rows: true, columns: predicted)\n")
+        print(f"Confusion, all 5 groups, ED+ES, {name[feat]}, summed over the {repeats} repeats (rows: true, columns: predicted)\n")
         print("| | " + " | ".join(names) + " |\n|---|" + "---|" * len(names))
         for t in names:
             print(f"| {t} | " + " | ".join(str(confusion[t][p]) for p in names) + " |")
@@ -332,11 +416,15 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--phantoms", type=int, default=10)
     ap.add_argument("--parts", default="tableI,tableIII,srtime,acdc,classify,hist,conv3d")
+    ap.add_argument("--runs", default="", help="training run folders (comma-separated) added to tableI and stress")
     args = ap.parse_args()
+    runs = [r for r in args.runs.split(",") if r]
     print(f"Machine: {platform.machine()}, {os.cpu_count()} cores, date {time.strftime('%Y-%m-%d')}\n")
     parts = set(args.parts.split(","))
     if "tableI" in parts:
-        table_one(args.phantoms)
+        table_one(args.phantoms, runs)
+    if "stress" in parts:
+        stress(args.phantoms, runs)
     if "srtime" in parts:
         sr_timing()
     if "tableIII" in parts:

@@ -34,6 +34,19 @@ def _validation_slices():
     return make_task(recipe).load(recipe.val_ids, training=False)
 
 
+def _training_slices(n_patients=20):
+    """Slices of the first ``n_patients`` training patients, loaded as for validation (no augmentation)."""
+    from napari_cardiac_priors.training.recipes import get_recipe
+    from napari_cardiac_priors.training.tasks import make_task
+
+    recipe = get_recipe("sdnet-acdc")
+    return make_task(recipe).load(recipe.train_ids[:n_patients], training=False)
+
+
+def _correlations(recon, images):
+    return np.asarray([np.corrcoef(r.ravel(), i.ravel())[0, 1] for r, i in zip(recon, images)])
+
+
 def _score(name, slices):
     from napari_cardiac_priors.inference import load_model
     from napari_cardiac_priors.training.recipes import get_recipe
@@ -84,12 +97,18 @@ def reconstruction(slices, name="sdnet-acdc"):
     _, mu, logvar, recon = _encode_all(net, slices)
     images = np.stack([s[0] for s in slices])
     mae = np.abs(recon - images).mean(axis=(1, 2))
-    corr = np.asarray([np.corrcoef(r.ravel(), i.ravel())[0, 1] for r, i in zip(recon, images)])
+    corr = _correlations(recon, images)
     print(f"### Reconstruction and z ({name}, {len(slices)} validation slices)\n")
     print(f"Reconstruction MAE in [-1, 1] units: median {np.median(mae):.4f}, mean {mae.mean():.4f} "
           f"({100 * mae.mean() / 2:.2f} % of the intensity range); Pearson r of reconstruction and image per "
           f"slice: median {np.median(corr):.3f}, mean {np.nanmean(corr):.3f}, 5th percentile {np.nanpercentile(corr, 5):.3f} "
           "(goal >= 0.90)\n")
+    train = _training_slices()
+    _, _, _, recon_t = _encode_all(net, train)
+    corr_t = _correlations(recon_t, np.stack([s[0] for s in train]))
+    print(f"The same on {len(train)} slices of 20 training patients (seen in training): Pearson r median "
+          f"{np.median(corr_t):.3f}, mean {np.nanmean(corr_t):.3f}; held out minus training, mean: "
+          f"{np.nanmean(corr) - np.nanmean(corr_t):+.3f} (near 0: the model under-fits; well below: it over-fits)\n")
     print("| z dim | variance of mu over slices | mean sigma^2 (posterior) | training std (stored) |")
     print("|---|---|---|---|")
     std = net.z_std.float().numpy()

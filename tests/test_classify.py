@@ -71,6 +71,18 @@ def test_pca_features_separate_synthetic_groups():
     assert fit_predict(x, shapes.groups, pca.transform(test)) == ["DCM", "HCM"]
 
 
+def test_repeated_cross_validation_sums_confusions_over_splits():
+    rng = np.random.default_rng(1)
+    y = ["A"] * 10 + ["B"] * 10
+    x = np.concatenate([rng.normal(0, 1, (10, 3)), rng.normal(0.8, 1, (10, 3))])  # overlapping: splits matter
+    one, three = cross_validate(x, y, folds=5), cross_validate(x, y, folds=5, repeats=3)
+    assert three["accuracies"][0] == one["accuracy"] and len(three["accuracies"]) == 3
+    assert three["accuracy"] == np.mean(three["accuracies"])
+    assert sum(three["confusion"]["A"].values()) == 30 and sum(sum(r.values()) for r in three["confusion"].values()) == 60
+    correct = sum(three["confusion"][g][g] for g in ("A", "B"))
+    assert correct == round(60 * three["accuracy"])
+
+
 def test_cli_classify_writes_predictions_and_refuses_bad_input(tmp_path, capsys):
     from napari_cardiac_priors.cli import main
 

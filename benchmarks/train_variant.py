@@ -1,0 +1,48 @@
+"""Train an ablation: a registry recipe with some of its training options changed.
+
+Run: ``.venv/bin/python benchmarks/train_variant.py RECIPE --set lambda1=0.1 --init MODEL --epochs N
+--out training_runs/NAME``. Values are JSON (``0.1``, ``true``, ``"text"``, ``{"a": 1}``).
+
+The variant keeps the recipe's name (so that ``--init`` can continue a bundled model of that
+recipe) and its output folder is a training run like any other: ``bench_acnn.py --runs FOLDER``
+scores it beside the bundled models. It is for measurements only; a variant that should ship
+becomes a recipe (with its own version and comment) first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import replace
+
+
+def main():
+    from napari_cardiac_priors.cli.library import format_progress
+    from napari_cardiac_priors.training.loop import train
+    from napari_cardiac_priors.training.recipes import get_recipe
+
+    ap = argparse.ArgumentParser()
+    ap.add_argument("recipe")
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=JSON", help="a training option to change")
+    ap.add_argument("--init")
+    ap.add_argument("--epochs", type=int)
+    ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--out", required=True)
+    args = ap.parse_args()
+    recipe = get_recipe(args.recipe)
+    options = dict(recipe.train_options)
+    for item in args.set:
+        key, _, value = item.partition("=")
+        if key not in options and not value:
+            ap.error(f"--set {item!r}: KEY=JSON")
+        options[key] = json.loads(value)
+    variant = replace(recipe, train_options=options,
+                      description=recipe.description + f" (ablation: {', '.join(args.set) or 'none'})")
+    print(f"{recipe.name} with {', '.join(args.set) or 'no change'}", flush=True)
+    weights = train(variant, args.out, epochs=args.epochs, resume=args.resume, init=args.init,
+                    progress=lambda info: print(format_progress(info), flush=True))
+    print(f"model written to {weights}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
