@@ -12,12 +12,16 @@ from .parser import EXIT_FAILURE
 
 
 def _classify(args) -> int:
+    import numpy as np
+
     from ..classify import PCAFeatures, cross_validate, fit_predict, read_shapes, restrict, tl_features
     from ..io import atomic_path
 
     out = Path(args.out)
     if out.exists() and not args.overwrite:
         raise InputError(f"{out} exists; pass --overwrite to replace it")
+    if args.repeats < 1:
+        raise InputError(f"--repeats must be at least 1, got {args.repeats}")
     phases = ("ed", "es") if args.phases == "ed+es" else ("ed",)
     train = read_shapes(args.train, phases=phases, shape_model=args.shape_model, seg_model=args.model)
     if args.groups:
@@ -31,9 +35,10 @@ def _classify(args) -> int:
     else:
         pca = PCAFeatures(n_components=int(x_dim(args.shape_model)))
         x = pca.fit_transform(train)
-    cv = cross_validate(x, train.groups)
+    cv = cross_validate(x, train.groups, repeats=args.repeats)
+    spread = f" ± {100 * np.std(cv['accuracies']):.1f} over {args.repeats} splits" if args.repeats > 1 else ""
     print(f"{args.features} features, {'+'.join(p.upper() for p in phases)}: 10-fold CV accuracy "
-          f"{100 * cv['accuracy']:.1f} % on {cv['n']} training patients ({', '.join(sorted(set(train.groups)))})")
+          f"{100 * cv['accuracy']:.1f} %{spread} on {cv['n']} training patients ({', '.join(sorted(set(train.groups)))})")
     result = {"features": args.features, "phases": list(phases), "shape_model": args.shape_model, "cross_validation": cv}
     if args.test:
         test = read_shapes(args.test, phases=phases, shape_model=args.shape_model, seg_model=args.model)

@@ -130,6 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     cl.add_argument("--features", choices=["tl", "pca"], default="tl", help="T-L codes or the PCA baseline (default tl)")
     cl.add_argument("--phases", choices=["ed", "ed+es"], default="ed+es", help="segmentations used (default ed+es)")
     cl.add_argument("--groups", help="restrict to these groups, comma-separated (e.g. NOR,DCM,HCM)")
+    cl.add_argument("--repeats", type=int, default=1, help="repeat the 10-fold cross-validation with other fold "
+                    "splits and report the mean and spread (default 1)")
     cl.add_argument("--shape-model", default="tl-acdc", help="T-L model (default tl-acdc; also the PCA grid)")
     cl.add_argument("--model", default=DEFAULT_MODEL, help=f"segmentation model for phases without manual labels (default {DEFAULT_MODEL})")
     cl.add_argument("--out", required=True, help="JSON file: predictions with --test, else the cross-validation report")
