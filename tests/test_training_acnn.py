@@ -106,6 +106,11 @@ def test_acnn_trains_with_the_tl_prior(tl_run, tmp_path, name):
     train(recipe, tmp_path / "run", progress=events.append)
     (rec,) = [e for e in events if e["event"] == "epoch"]
     assert np.isfinite(rec["loss"]) and ("dice_LV" in rec["val"] or "mae" in rec["val"])
+    training = json.loads((tmp_path / "run" / "manifest_entry.json").read_text())["training"]
+    prior = json.loads((tl_run[0] / "manifest_entry.json").read_text())
+    assert training["prior"] == {"name": "tl-phantom", "version": prior["version"], "sha256": prior["sha256"],
+                                 "run": tl_run[0].name}  # which prior the weights were trained with
+    assert training["train_options"]["lambda1"] == 0.01 and training["train_options"]["prior"] == str(tl_run[0])
 
 
 def _tamper(path) -> None:

@@ -107,7 +107,8 @@ def train(recipe: Recipe, out_dir, *, data_root=None, epochs: int | None = None,
         save_weights({k: v.half() if v.is_floating_point() and not k.startswith(FLOAT32_BUFFERS) else v
                       for k, v in path_net.state_dict().items()},
                      out / "model.safetensors", metadata={"recipe": recipe.name, "epoch": record.get("epoch", 0)})
-        _write_entry(recipe, out, record, domain=getattr(task, "domain", None), warm=started_from)
+        _write_entry(recipe, out, record, domain=getattr(task, "domain", None), warm=started_from,
+                     provenance=task.provenance())
 
     t_load = time.perf_counter()
     items = task.load(recipe.train_ids, max_cases=max_train_cases)
@@ -236,7 +237,8 @@ def warm_start(net, name: str, *, device="cpu") -> dict:
     return {"name": entry.name, "version": entry.version, "sha256": entry.sha256, "tensors_copied": copied}
 
 
-def _write_entry(recipe: Recipe, out: Path, record: dict, *, domain: dict | None = None, warm: dict | None = None) -> None:
+def _write_entry(recipe: Recipe, out: Path, record: dict, *, domain: dict | None = None, warm: dict | None = None,
+                 provenance: dict | None = None) -> None:
     from ..conventions import LABELS, LANDMARK_NAMES
     from ..registry import sha256_of
 
@@ -264,6 +266,8 @@ def _write_entry(recipe: Recipe, out: Path, record: dict, *, domain: dict | None
             "lr": recipe.lr,
             "lr_schedule": recipe.lr_schedule,
             "train_crop": list(recipe.train_crop) if recipe.train_crop else None,
+            "train_options": recipe.train_options,
+            **(provenance or {}),
             "train_ids": list(recipe.train_ids),
             "validation_ids": list(recipe.val_ids),
             "validation": record.get("val", {}),

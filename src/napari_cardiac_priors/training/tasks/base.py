@@ -7,7 +7,7 @@ import numpy as np
 
 from ..recipes import Recipe
 from .options import Options
-from .prior import _tl_contract, load_frozen_tl
+from .prior import _tl_contract, load_frozen_tl, prior_identity
 
 
 def _batches(n: int, batch_size: int, rng):
@@ -49,6 +49,12 @@ class Task:
             self._prior = load_frozen_tl(name, device=self.device)
             self._prior_spacing = tuple(float(v) for v in _tl_contract(name)["spacing"])
         return self._prior
+
+    def provenance(self) -> dict:
+        """What the trained weights depend on besides the recipe's data, for the manifest's
+        ``training``: the shape prior's identity (``{"prior": {"name", "version", "sha256"}}``)."""
+        name = getattr(self.options, "prior", None)
+        return {"prior": prior_identity(name)} if name else {}
 
     def stage(self, epoch: int) -> str:
         """The training stage of (0-based) ``epoch``."""

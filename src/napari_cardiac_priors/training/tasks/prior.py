@@ -25,6 +25,19 @@ def _tl_contract(name) -> dict:
     return get_model(str(name)).input
 
 
+def prior_identity(name) -> dict:
+    """``{"name", "version", "sha256"}`` of the T-L model ``name`` (a registry name, or a run folder:
+    then also ``"run"``, the folder's name): which prior a model was trained with, for its manifest."""
+    path = Path(str(name))
+    if path.is_dir():
+        doc = _run_entry(path)
+        return {"name": doc.get("name"), "version": doc.get("version"), "sha256": doc.get("sha256"), "run": path.name}
+    from ...registry import get_model
+
+    entry = get_model(str(name))
+    return {"name": entry.name, "version": entry.version, "sha256": entry.sha256}
+
+
 def load_frozen_tl(name, *, device="cpu"):
     """A T-L network from the registry (name) or a training run folder, in eval mode, frozen.
 
