@@ -247,12 +247,13 @@ def _acnn_recipe(name: str, description: str, *, task: str, prior: str | None, m
 
 for _r in (
     # the segmentation trio, the same budget for each: 1.0 (3 epochs) continued to 9 (1.1) with
-    # `train NAME --init NAME --epochs 9` (BENCHMARKS.md Table I)
+    # `train NAME --init NAME --epochs 9` (BENCHMARKS.md Table I); 1.2: acnn-seg-phantom and
+    # seg3d-phantom continued to 12 (`--epochs 12`), ACNN-Seg's last 3 with tl-phantom 1.2 as the prior
     _acnn_recipe("acnn-seg-phantom", "ACNN-Seg: LR stack (10 mm) -> HR labels (2 mm), trained with the tl-phantom shape "
-                 "prior (lambda1 0.01) and motion augmentation", task="segmentation", prior="tl-phantom", epochs=9,
-                 version="1.1"),
+                 "prior (lambda1 0.01) and motion augmentation", task="segmentation", prior="tl-phantom", epochs=12,
+                 version="1.2"),
     _acnn_recipe("seg3d-phantom", "3D-Seg baseline: the ACNN-Seg network and training without the shape prior "
-                 "(motion augmentation kept)", task="segmentation", prior=None, epochs=9, version="1.1"),
+                 "(motion augmentation kept)", task="segmentation", prior=None, epochs=12, version="1.2"),
     _acnn_recipe("seg3d-nomotion-phantom", "3D-Seg without prior and without motion augmentation (Table I's first row; "
                  "benchmark only)", task="segmentation", prior=None, motion=False, epochs=9, version="1.1"),
     # the SR pair, the same budget for both: 1.0 (3 epochs) continued to 6 (1.1), 9 (1.2) and 12 (1.3)
