@@ -96,7 +96,7 @@ def table_one(n, runs=()):
     pairs = _pairs(n)
     rows, rows_post = {}, {}
     for name, model in _segmenters(names, runs).items():
-        scores = {k: [] for k in ("LV dice", "LV hd95", "LV msd", "MYO dice", "MYO hd95", "MYO msd")}
+        scores = {k: [] for k in ("LV dice", "LV hd95", "LV msd", "LV hd", "MYO dice", "MYO hd95", "MYO msd", "MYO hd")}
         post = {k: [] for k in scores}  # the same after segment()'s default largest-component step
         for p in pairs:
             lr = p.test_stack()
@@ -116,7 +116,7 @@ def table_one(n, runs=()):
             for target, labels in ((scores, seg), (post, keep_largest_component(seg.astype(np.uint8)))):
                 ev = evaluate_labels(labels, p.hr_labels, p.hr_volume.spacing, structures=[1, 2])
                 for s in ("LV", "MYO"):
-                    for metric in ("dice", "hd95", "msd"):
+                    for metric in ("dice", "hd95", "msd", "hd"):
                         target[f"{s} {metric}"].append(ev[s][metric])
         rows[name] = scores
         rows_post[name] = post
@@ -126,6 +126,36 @@ def table_one(n, runs=()):
         for name, sc in table.items():
             print(f"| {_LABEL.get(name, name)} | " + " | ".join(_ms(sc[k]) for k in ("LV dice", "LV hd95", "LV msd", "MYO dice", "MYO hd95", "MYO msd")) + " |")
         print()
+    _paired(rows, "seg3d-phantom", n)
+
+
+def _paired(rows, baseline, n):
+    """Each model minus ``baseline`` per stack (the same stacks): mean ± sd of the difference, on
+    how many stacks the model was better (higher Dice, lower distance) and the two-sided Wilcoxon
+    signed-rank p (the paper's test). HD is the Hausdorff distance (the paper's Table I), HD95
+    its 95th percentile."""
+    from scipy.stats import wilcoxon
+
+    others = [k for k in rows if k not in (baseline, "tl-phantom")]
+    if baseline not in rows or not others:
+        return
+    print(f"Paired against {_LABEL[baseline]} (network output, the same {2 * n} stacks): mean ± sd of the "
+          "per-stack difference (the model minus the baseline), the stacks on which the model is better, "
+          "Wilcoxon signed-rank p\n")
+    keys = ("LV dice", "LV hd95", "LV hd", "MYO dice", "MYO hd95", "MYO hd")
+    unit = {"dice": "Dice", "hd95": "HD95 (mm)", "hd": "HD (mm)"}
+    print("| model | " + " | ".join(f"{k.split()[0]} {unit[k.split()[1]]}" for k in keys) + " |")
+    print("|---|" + "---|" * len(keys))
+    for name in others:
+        cells = []
+        for k in keys:
+            a, b = np.asarray(rows[name][k], float), np.asarray(rows[baseline][k], float)
+            d = a - b
+            better = int(np.sum(d > 0)) if "dice" in k else int(np.sum(d < 0))
+            p = wilcoxon(a, b).pvalue if np.any(d) and np.all(np.isfinite(d)) else float("nan")
+            cells.append(f"{d.mean():+.3f} ± {d.std():.3f} ({better} of {d.size}, p {p:.2g})")
+        print(f"| {_LABEL.get(name, name)} | " + " | ".join(cells) + " |")
+    print()
 
 
 _LABEL = {"seg3d-nomotion-phantom": "3D-Seg", "seg3d-phantom": "3D-Seg + motion augmentation",
