@@ -1,8 +1,9 @@
 """Figures of the SDNet / latent-explorer issue: Table 1 analogue (Dice at 100 %, 6 %, 1.5 % labels),
 reconstruction MAE and z variances, the disentanglement check, slider latency in the widget.
 
-Run: ``xvfb-run -a .venv/bin/python benchmarks/bench_sdnet.py [--parts table1,recon,disentangle,latency]``.
-Models come from the registry; a part whose models are missing says so and is skipped.
+Run: ``xvfb-run -a .venv/bin/python benchmarks/bench_sdnet.py [--parts table1,recon,disentangle,latency]
+[--models sdnet-acdc,training_runs/RUN]``. Models come from the registry (``--models`` may also name
+training run folders, for recon and disentangle); a part whose models are missing says so and is skipped.
 Validation slices: every slice of the ACDC validation patients (005, 010, ..., 100; ED and ES),
 resampled to 1.37 mm, 224 x 224, [-1, 1], exactly as in training. Dice is 3D per volume (the
 slices of one phase stacked), averaged over volumes.
@@ -14,6 +15,7 @@ import argparse
 import os
 import platform
 import time
+from pathlib import Path
 
 import numpy as np
 
@@ -41,6 +43,29 @@ def _training_slices(n_patients=20):
 
     recipe = get_recipe("sdnet-acdc")
     return make_task(recipe).load(recipe.train_ids[:n_patients], training=False)
+
+
+def _network(name):
+    """The SDNet of a registry model ``name`` or of a training run folder (unbundled, an ablation
+    say: ``model.safetensors`` + ``manifest_entry.json``); None (and a line saying so) if neither."""
+    import json
+
+    from napari_cardiac_priors.inference import load_model
+
+    folder = Path(name)
+    if folder.is_dir():
+        from safetensors.torch import load_file
+
+        from napari_cardiac_priors.nn import build
+
+        doc = json.loads((folder / "manifest_entry.json").read_text(encoding="utf-8"))
+        net = build(doc["architecture"], doc["config"])
+        net.load_state_dict({k: v.float() for k, v in load_file(str(folder / "model.safetensors")).items()})
+        return net.float().eval()
+    if name not in _installed():
+        print(f"(skipped: {name} not installed)\n")
+        return None
+    return load_model(name).network.float().eval()
 
 
 def _correlations(recon, images):
@@ -88,12 +113,9 @@ def _encode_all(net, slices, batch=16):
 
 
 def reconstruction(slices, name="sdnet-acdc"):
-    from napari_cardiac_priors.inference import load_model
-
-    if name not in _installed():
-        print(f"(skipped: {name} not installed)\n")
+    net = _network(name)
+    if net is None:
         return
-    net = load_model(name).network.float().eval()
     anatomy, mu, logvar, recon = _encode_all(net, slices)
     images = np.stack([s[0] for s in slices])
     mae = np.abs(recon - images).mean(axis=(1, 2))
@@ -131,13 +153,11 @@ def disentanglement(slices, name="sdnet-acdc", n=24, values=tuple(np.linspace(-3
     """Traverse each z dimension; re-encode the decoded image; compare anatomy and intensity."""
     import torch
 
-    from napari_cardiac_priors.inference import load_model
     from napari_cardiac_priors.metrics import dice
 
-    if name not in _installed():
-        print(f"(skipped: {name} not installed)\n")
+    net = _network(name)
+    if net is None:
         return
-    net = load_model(name).network.float().eval()
     rng = np.random.default_rng(0)
     pick = [slices[i] for i in sorted(rng.choice(len(slices), size=min(n, len(slices)), replace=False))]
     anat, mu, _, recon = _encode_all(net, pick)
@@ -371,6 +391,8 @@ def latency():
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--parts", default="table1,recon,disentangle,latency")
+    ap.add_argument("--models", default="sdnet-acdc", help="SDNet models (registry names or training run folders, "
+                    "comma-separated) for recon and disentangle")
     args = ap.parse_args()
     parts = set(args.parts.split(","))
     import torch
@@ -380,10 +402,11 @@ def main():
     slices = _validation_slices() if parts & {"table1", "recon", "disentangle"} else None
     if "table1" in parts:
         table_one(slices)
-    if "recon" in parts:
-        reconstruction(slices)
-    if "disentangle" in parts:
-        disentanglement(slices)
+    for name in args.models.split(","):
+        if "recon" in parts:
+            reconstruction(slices, name)
+        if "disentangle" in parts:
+            disentanglement(slices, name)
     if "latency" in parts:
         latency()
 

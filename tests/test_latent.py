@@ -201,12 +201,14 @@ def test_bundled_sdnet_acdc_on_a_held_out_slice(acdc_root):
     assert np.abs(grid[0] - grid[2]).mean() > 0.01 * np.ptp(sl.array)  # z changes the image
 
 
-@pytest.mark.parametrize("name, least", [("sdnet-acdc-6pc", (0.9, 0.7, 0.65)), ("sdnet-acdc-1pc", (0.4, 0.1, None))])
+@pytest.mark.parametrize("name, least", [("sdnet-acdc-6pc", (0.85, 0.6, 0.65)), ("sdnet-acdc-1pc", (0.4, 0.1, None))])
 def test_bundled_semi_supervised_sdnets_on_a_held_out_slice(acdc_root, name, least):
     """Labels from 5 (6 %) or 1 (1.5 %) training patients: the same slice as above, segmented from
-    the anatomy factor; measured LV/MYO/RV 0.96 / 0.80 / 0.77 (6 %) and 0.46 / 0.15 / 0.00 (1.5 %,
-    version 1.1: held-out mean Dice 0.37, 1.0's 0.32, yet on this slice 1.0 had LV 0.68, MYO
-    0.08; see BENCHMARKS.md)."""
+    the anatomy factor; measured LV/MYO/RV 0.89 / 0.70 / 0.74 (6 %, version 1.1: held-out mean
+    Dice 0.741, 1.0's 0.715, yet on this slice 1.0 had 0.96 / 0.80 / 0.77) and 0.46 / 0.15 / 0.00
+    (1.5 %, version 1.1: held-out mean Dice 0.37, 1.0's 0.32, yet on this slice 1.0 had LV 0.68,
+    MYO 0.08; see BENCHMARKS.md). One slice moves more than the held-out mean: the floors guard
+    against a broken model, the held-out figures are in BENCHMARKS.md."""
     from napari_cardiac_priors.io.acdc import iter_patients
     from napari_cardiac_priors.metrics import dice
     from napari_cardiac_priors.volume import resample
