@@ -98,10 +98,10 @@ def test_cli_classify_writes_predictions_and_refuses_bad_input(tmp_path, capsys)
     assert main(args + ["--features", "tl", "--overwrite", "--repeats", "0"]) == 2
     assert "--repeats must be at least 1" in capsys.readouterr().err
     assert set(json.loads((tmp_path / "pred.json").read_text())) == set(pred)  # a refused run leaves it as it was
-    cv_args = ["classify", "--train", str(train), "--shape-model", name, "--features", "pca", "--repeats", "3"]
+    cv_args = ["classify", "--train", str(train), "--shape-model", name, "--features", "pca", "--repeats", "2"]
     assert main(cv_args + ["--out", str(tmp_path / "cv.json")]) == 0
     cv = json.loads((tmp_path / "cv.json").read_text())["cross_validation"]
-    assert len(cv["accuracies"]) == 3 and "over 3 splits" in capsys.readouterr().out
+    assert len(cv["accuracies"]) == 2 and "over 2 splits" in capsys.readouterr().out
     assert main(args + ["--features", "tl", "--overwrite"]) == 0
     assert set(json.loads((tmp_path / "pred.json").read_text())) == set(pred)
     assert main(["classify", "--train", str(test), "--shape-model", name, "--out", str(tmp_path / "x.json")]) == 2
