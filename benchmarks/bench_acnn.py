@@ -53,36 +53,17 @@ def _predict(model, lr):
         return model.network(torch.from_numpy(np.ascontiguousarray(lr))[None, None])[0].float().numpy()
 
 
-def _run_network(folder):
-    """The network of a training run folder (its manifest entry's architecture and config)."""
-    import json
-    from pathlib import Path
-
-    from safetensors.torch import load_file
-
-    from napari_cardiac_priors.nn import build
-
-    doc = json.loads((Path(folder) / "manifest_entry.json").read_text(encoding="utf-8"))
-    net = build(doc["architecture"], doc["config"])
-    net.load_state_dict({k: v.float() for k, v in load_file(str(Path(folder) / "model.safetensors")).items()})
-    return net.eval()
-
-
-class _Run:
-    """A training run's network in the shape of a loaded model (``.network``)."""
-
-    def __init__(self, folder):
-        self.network = _run_network(folder)
-
-
 def _segmenters(names, runs):
-    """``{label: model}``: registry models by name, then the training runs of ``runs``."""
+    """``{label: model}``: registry models by name, then the training runs of ``runs`` (their
+    networks in the shape of a loaded model: ``.network``)."""
     from pathlib import Path
+    from types import SimpleNamespace
 
     from napari_cardiac_priors.inference import load_model
+    from napari_cardiac_priors.training.runs import load_run_network
 
     out = {name: load_model(name) for name in names}
-    out.update({f"run {Path(r).name}": _Run(r) for r in runs})
+    out.update({f"run {Path(r).name}": SimpleNamespace(network=load_run_network(r)) for r in runs})
     return out
 
 

@@ -47,21 +47,12 @@ def _training_slices(n_patients=20):
 
 def _network(name):
     """The SDNet of a registry model ``name`` or of a training run folder (unbundled, an ablation
-    say: ``model.safetensors`` + ``manifest_entry.json``); None (and a line saying so) if neither."""
-    import json
-
+    say); None (and a line saying so) if neither."""
     from napari_cardiac_priors.inference import load_model
+    from napari_cardiac_priors.training.runs import load_run_network
 
-    folder = Path(name)
-    if folder.is_dir():
-        from safetensors.torch import load_file
-
-        from napari_cardiac_priors.nn import build
-
-        doc = json.loads((folder / "manifest_entry.json").read_text(encoding="utf-8"))
-        net = build(doc["architecture"], doc["config"])
-        net.load_state_dict({k: v.float() for k, v in load_file(str(folder / "model.safetensors")).items()})
-        return net.float().eval()
+    if Path(name).is_dir():
+        return load_run_network(name)
     if name not in _installed():
         print(f"(skipped: {name} not installed)\n")
         return None

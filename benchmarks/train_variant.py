@@ -32,8 +32,8 @@ def main():
     recipe = get_recipe(args.recipe)
     options = dict(recipe.train_options)
     for item in args.set:
-        key, _, value = item.partition("=")
-        if key not in options and not value:
+        key, sep, value = item.partition("=")
+        if not sep:
             ap.error(f"--set {item!r}: KEY=JSON")
         options[key] = json.loads(value)
     variant = replace(recipe, train_options=options,

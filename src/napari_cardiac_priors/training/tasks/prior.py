@@ -4,22 +4,18 @@ model-grid volume."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 
-
-def _run_entry(folder: Path) -> dict:
-    """The manifest entry that a training run wrote into ``folder``."""
-    return json.loads((folder / "manifest_entry.json").read_text(encoding="utf-8"))
+from ..runs import load_run_network, run_entry
 
 
 def _tl_contract(name) -> dict:
     """The input contract (``size``, ``spacing``, ...) of the T-L model ``name`` (registry name or run folder)."""
     path = Path(str(name))
     if path.is_dir():
-        return _run_entry(path)["input"]
+        return run_entry(path)["input"]
     from ...registry import get_model
 
     return get_model(str(name)).input
@@ -30,7 +26,7 @@ def prior_identity(name) -> dict:
     then also ``"run"``, the folder's name): which prior a model was trained with, for its manifest."""
     path = Path(str(name))
     if path.is_dir():
-        doc = _run_entry(path)
+        doc = run_entry(path)
         return {"name": doc.get("name"), "version": doc.get("version"), "sha256": doc.get("sha256"), "run": path.name}
     from ...registry import get_model
 
@@ -46,29 +42,16 @@ def load_frozen_tl(name, *, device="cpu"):
     folder whose entry records none is loaded unchecked). A corrupt or replaced file raises
     :class:`~napari_cardiac_priors.registry.RegistryError` naming the model and the file.
     """
-    from ...nn import build
-    from ...registry import ModelEntry, RegistryError, get_model, load_state_dict
-
     path = Path(str(name))
     if path.is_dir():
-        doc = _run_entry(path)
-        if doc.get("sha256"):
-            entry = ModelEntry.from_dict({**doc, "file": "model.safetensors"}, root=path)
-            try:
-                state = load_state_dict(entry)
-            except RegistryError as e:
-                raise RegistryError(f"T-L run folder {path}: {e}") from e
-        else:
-            from safetensors.torch import load_file
-
-            state = load_file(str(path / "model.safetensors"))
-        architecture, config = "tl", doc["config"]
+        net = load_run_network(path, device=device)
     else:
+        from ...nn import build
+        from ...registry import get_model, load_state_dict
+
         entry = get_model(str(name))
-        state = load_state_dict(entry)
-        architecture, config = entry.architecture, entry.config
-    net = build(architecture, config)
-    net.load_state_dict({k: v.float() for k, v in state.items()})
+        net = build(entry.architecture, entry.config)
+        net.load_state_dict({k: v.float() for k, v in load_state_dict(entry).items()})
     return net.to(device).eval().requires_grad_(False)
 
 
