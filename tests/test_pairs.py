@@ -41,3 +41,22 @@ def test_motion_moves_lr_slices_only():
     shifted = apply_motion(pair.lr_image, np.array([[0, 3], [0, 0], [-2, 0]], float))
     np.testing.assert_allclose(shifted[0, :, 3:], pair.lr_image[0, :, :-3], atol=1e-6)
     np.testing.assert_array_equal(shifted[1], pair.lr_image[1])
+
+
+def test_zero_filled_slices_are_interior_and_leave_the_target():
+    ph = make_subject(9721, lr=True)["es"]
+    pair = phantom_pair(ph, LRArtefacts((15, 20, 25, 30, 35), ((0, 0),) * 5, (), 4.0), crop=(96, 96))
+    counts = []
+    for seed in range(40):
+        lr, labels, hr = sample_pair(pair, np.random.default_rng(seed), motion=False, noise_sd=0.0,
+                                     zero_slices_p=1.0, max_zero_slices=2)
+        zero = [k for k in range(lr.shape[0]) if not lr[k].any()]
+        assert 1 <= len(zero) <= 2 and 0 not in zero and lr.shape[0] - 1 not in zero
+        kept = [k for k in range(lr.shape[0]) if k not in zero]
+        np.testing.assert_array_equal(lr[kept], pair.lr_image[kept])
+        assert labels is pair.hr_labels and hr is pair.hr_image
+        counts.append(len(zero))
+    assert set(counts) == {1, 2}
+    assert pair.lr_image.any(axis=(1, 2)).all()  # the pair itself is untouched
+    lr, _, _ = sample_pair(pair, np.random.default_rng(0), motion=False, noise_sd=0.0, zero_slices_p=0.0)
+    assert lr.any(axis=(1, 2)).all()

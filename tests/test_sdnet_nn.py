@@ -61,3 +61,29 @@ def test_z_reconstruction_re_encodes_the_decoded_sample():
     net.decoder.forward = lambda a, z: calls.append(z) or orig(a, z)
     loss = z_reconstruction_loss(net, anatomy)
     assert loss.item() > 0 and len(calls) == 1 and calls[0].shape == (2, 8)
+
+
+def test_anatomy_round_trip_trains_decoder_and_anatomy_encoder_only_when_weighted():
+    from napari_cardiac_priors.nn.losses import sdnet_loss
+    from napari_cardiac_priors.nn.sdnet import anatomy_round_trip_loss
+
+    torch.manual_seed(0)
+    net = build("sdnet", SMALL).train()
+    image = torch.rand(2, 1, 64, 64) * 2 - 1
+    out = net(image)
+    loss = anatomy_round_trip_loss(net, out["anatomy"])
+    assert 0 < loss.item() < 1
+    loss.backward()
+    learns = {name for name, m in net.named_children()
+              if any(p.grad is not None and p.grad.abs().sum() > 0 for p in m.parameters())}
+    assert learns == {"decoder", "anatomy_encoder"}
+    labels, labelled = torch.zeros(2, 64, 64, dtype=torch.long), torch.tensor([False, False])
+    terms = {}
+    sdnet_loss(net, net(image), image, labels, labelled, adversarial=False, terms=terms)
+    assert "anatomy_round_trip" not in terms  # the paper's cost: weight 0
+    terms = {}
+    sdnet_loss(net, net(image), image, labels, labelled, weights={"anatomy_round_trip": 10.0},
+               adversarial=False, terms=terms)
+    assert 0 < terms["anatomy_round_trip"] < 10
+    with pytest.raises(ValueError, match="anatomy_roundtrip"):
+        sdnet_loss(net, out, image, labels, labelled, weights={"anatomy_roundtrip": 1.0})

@@ -192,23 +192,30 @@ def sdnet_loss(model, out: dict, image: torch.Tensor, labels: torch.Tensor, labe
                weights: dict | None = None, adversarial: bool = True, terms: dict | None = None) -> torch.Tensor:
     """SDNet's semi-supervised cost (Chartsias et al. 2019), weighted by ``weights`` (over
     :data:`~.sdnet.SDNET_WEIGHTS`): image reconstruction MAE + KL of the modality factor + the
-    z-reconstruction MAE (a sampled z; draws from torch's generator) + soft Dice on the labelled
-    slices, and unless ``adversarial`` is False (a warm-up without the mask critic) the LSGAN
-    terms on masks: the generator's term sees the critic's parameters detached, and the
+    z-reconstruction MAE (a sampled z; draws from torch's generator) (+ the anatomy round trip
+    where its weight is not 0) + soft Dice on the labelled slices, and unless ``adversarial`` is
+    False (a warm-up without the mask critic) the LSGAN terms on masks: the generator's term sees the critic's parameters detached, and the
     critic's own term (real = the labelled slices' one-hot masks, fake = the detached
     predictions, weighted 0.5) is added, so that one backward pass trains both sides.
 
     ``out``: ``model(image)`` (its dict); ``image`` ``(N, 1, H, W)``; ``labels`` ``(N, H, W)``
     integer; ``labelled`` ``(N,)`` bool: the slices whose labels count. ``terms``: a dict that
     receives each weighted term's value (``reconstruction``, ``kl``, ``z_reconstruction``,
-    ``dice``, ``adversarial``, ``critic``; a term a batch lacks is left out).
+    ``anatomy_round_trip``, ``dice``, ``adversarial``, ``critic``; a term a batch lacks or whose
+    weight is 0 is left out).
     """
-    from .sdnet import SDNET_WEIGHTS, kl_divergence, lsgan_loss, soft_dice_loss, z_reconstruction_loss
+    from .sdnet import (SDNET_WEIGHTS, anatomy_round_trip_loss, kl_divergence, lsgan_loss, soft_dice_loss,
+                        z_reconstruction_loss)
 
+    unknown = set(weights or {}) - set(SDNET_WEIGHTS)
+    if unknown:
+        raise ValueError(f"unknown SDNet loss weights {sorted(unknown)}; known: {sorted(SDNET_WEIGHTS)}")
     w = {**SDNET_WEIGHTS, **(weights or {})}
     loss = _note(terms, "reconstruction", w["reconstruction"] * (out["reconstruction"] - image).abs().mean())
     loss = loss + _note(terms, "kl", w["kl"] * kl_divergence(out["mu"], out["logvar"]))
     loss = loss + _note(terms, "z_reconstruction", w["z_reconstruction"] * z_reconstruction_loss(model, out["anatomy"]))
+    if w["anatomy_round_trip"]:
+        loss = loss + _note(terms, "anatomy_round_trip", w["anatomy_round_trip"] * anatomy_round_trip_loss(model, out["anatomy"]))
     seg = out["segmentation"]
     if labelled.any():
         loss = loss + _note(terms, "dice", w["dice"] * soft_dice_loss(seg[labelled], labels[labelled]))

@@ -6,7 +6,8 @@ grid* (``factor`` HR slices per LR slice, centred on it: HR slice ``factor * k +
 ``crop`` about the grid centre, and the LR stack simulated from the HR image by through-plane
 Gaussian blur (sigma 4 mm) and decimation. :func:`sample_pair` then applies the training
 augmentation of the ACNN paper: independent in-plane rigid shifts of the LR slices (motion:
-the HR target is untouched) and Gaussian noise. Intensities are mapped with the LR stack's
+the HR target is untouched) and Gaussian noise, and optionally interior LR slices set to zero
+(a lost slice; the HR target is again untouched). Intensities are mapped with the LR stack's
 1st-99th percentiles to [0, 1], the same mapping for the HR image.
 """
 
@@ -107,9 +108,11 @@ def apply_motion(lr: np.ndarray, shifts_px: np.ndarray) -> np.ndarray:
 
 
 def sample_pair(pair: Pair, rng, *, motion: bool = True, shift_sd_mm: float = 2.0, max_shift_mm: float = 5.0,
-                noise_sd: float = 0.02) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+                noise_sd: float = 0.02, zero_slices_p: float = 0.0,
+                max_zero_slices: int = 2) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``(lr (Zl, Y, X), hr_labels, hr_image)`` with motion (per-slice in-plane shifts of the LR
-    stack only) and Gaussian noise on the LR stack."""
+    stack only) and Gaussian noise on the LR stack; with probability ``zero_slices_p``, 1 to
+    ``max_zero_slices`` interior LR slices (never the first or last) are then set to exactly 0."""
     lr = pair.lr_image
     if motion:
         spacing = np.asarray(pair.lr_volume.spacing[1:])
@@ -117,4 +120,9 @@ def sample_pair(pair: Pair, rng, *, motion: bool = True, shift_sd_mm: float = 2.
         lr = apply_motion(lr, shifts)
     if noise_sd:
         lr = lr + rng.normal(0.0, noise_sd, lr.shape).astype(np.float32)
+    interior = np.arange(1, lr.shape[0] - 1)
+    if zero_slices_p and interior.size and rng.random() < zero_slices_p:
+        k = int(rng.integers(1, min(int(max_zero_slices), interior.size) + 1))
+        lr = np.array(lr, np.float32)
+        lr[rng.choice(interior, size=k, replace=False)] = 0.0
     return lr.astype(np.float32), pair.hr_labels, pair.hr_image

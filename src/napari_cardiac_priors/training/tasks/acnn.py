@@ -55,7 +55,8 @@ class ACNNTask(Task):
 
         opts = self.options
         for idx in _batches(len(items), self.recipe.batch_size, rng):
-            batch = [sample_pair(items[i], rng, motion=bool(opts.motion), noise_sd=float(opts.noise_sd))
+            batch = [sample_pair(items[i], rng, motion=bool(opts.motion), noise_sd=float(opts.noise_sd),
+                                 zero_slices_p=float(opts.zero_slices_p), max_zero_slices=int(opts.max_zero_slices))
                      for i in idx]
             lr, labels, hr = (torch.from_numpy(_stack_slices(v)) for v in zip(*batch))
             yield lr[:, None].to(self.device), labels.long().to(self.device), hr[:, None].to(self.device)
@@ -77,19 +78,38 @@ class ACNNTask(Task):
         return acnn_sr_loss(out, hr, tl.predictor, lambda1=lam, grid_shape=tl.predictor.shape, terms=terms), terms
 
     def validate(self, net, items):
+        """Scores on the held-out stacks with their own motion; a recipe trained with zero-filled
+        slices (``zero_slices_p``) is also scored with one interior slice of each stack set to
+        zero (the same slice every time: :func:`zero_filled`), and its score is the mean of both."""
         import torch
 
         net.eval()
+        stacks = [p.test_stack() for p in items]
+        if self.options.zero_slices_p:
+            stacks += [zero_filled(s, seed=i) for i, s in enumerate(stacks)]
         scores = []
         with torch.no_grad():
-            for p in items:
-                out = net(torch.from_numpy(p.test_stack())[None, None].to(self.device))[0]
+            for i, lr in enumerate(stacks):
+                p = items[i % len(items)]
+                out = net(torch.from_numpy(lr)[None, None].to(self.device))[0]
                 if self._segmentation:
                     scores.append(_dice_per_class(out.argmax(0).cpu().numpy(), p.hr_labels, (1, 2)))
                 else:
                     scores.append([float(np.abs(out[0].cpu().numpy() - p.hr_image).mean())])
         net.train()
-        s = np.mean(scores, axis=0)
+        n = len(items)
+        clean, s = np.mean(scores[:n], axis=0), np.mean(scores, axis=0)
+        zero = np.mean(scores[n:], axis=0) if len(scores) > n else None
         if self._segmentation:
-            return {"dice_LV": float(s[0]), "dice_MYO": float(s[1]), "score": float(s.mean())}
-        return {"mae": float(s[0]), "score": -float(s[0])}
+            extra = {} if zero is None else {"dice_LV_zero": float(zero[0]), "dice_MYO_zero": float(zero[1])}
+            return {"dice_LV": float(clean[0]), "dice_MYO": float(clean[1]), **extra, "score": float(s.mean())}
+        extra = {} if zero is None else {"mae_zero": float(zero[0])}
+        return {"mae": float(clean[0]), **extra, "score": -float(s[0])}
+
+
+def zero_filled(lr: np.ndarray, *, seed: int) -> np.ndarray:
+    """A copy of the ``(Zl, Y, X)`` LR stack with one interior slice (drawn with ``seed``) set to 0."""
+    out = np.array(lr, np.float32)
+    if out.shape[0] > 2:
+        out[int(np.random.default_rng(seed).integers(1, out.shape[0] - 1))] = 0.0
+    return out

@@ -44,6 +44,11 @@ class ACNNOptions(PriorOptions):
     noise_sd: float = 0.02
     #: in-plane crop (y, x) voxels of the pairs
     crop: tuple = (120, 120)
+    #: probability that a training stack has 1 to ``max_zero_slices`` interior LR slices set to
+    #: zero (a lost or failed slice of a real acquisition); 0 disables it
+    zero_slices_p: float = 0.0
+    #: the most LR slices zero-filled in one stack
+    max_zero_slices: int = 2
 
 
 @dataclass(frozen=True)
