@@ -105,3 +105,21 @@ def test_no_heart_gives_empty_labels_and_nan_landmarks(tmp_path, lr_phantom, mon
         result = segment(lr_phantom.lr_image, name)
     assert not result.labels.array.any()
     assert np.isnan(result.landmarks.positions).all()
+
+
+def test_slices_without_signal_are_flagged(tmp_path, lr_phantom):
+    from napari_cardiac_priors.quality import blank_slices
+
+    vol = lr_phantom.lr_image
+    assert blank_slices(vol.array) == []
+    lost = vol.array.copy()
+    lost[[2, 5]] = 0
+    assert blank_slices(lost) == [2, 5]
+    assert blank_slices(np.zeros((4, 8, 8))) == []  # all blank: the input check's "constant" error, not a note
+    name = install_tiny_sslln(tmp_path)
+    notes = []
+    segment(vol.with_array(lost), name, notes=notes)
+    assert any("slices 2, 5 of" in n and "no signal" in n for n in notes)
+    notes = []
+    segment(vol, name, notes=notes)
+    assert not any("no signal" in n for n in notes)

@@ -305,8 +305,8 @@ def segment(volume: Volume, model: str | LoadedModel, *, device: str = "cpu", po
     Returns labels (canonical values, the input's grid and geometry) and, for models with a
     landmark head, the landmarks in world mm. Input that does not fit the model's contract
     raises :class:`InputError`. A result without any heart gives empty labels and NaN
-    landmarks with a note. Notes (no heart, landmarks not found, a scan far from the training
-    domain) are appended to ``notes``, or warned when ``notes`` is None
+    landmarks with a note. Notes (no heart, landmarks not found, slices without signal, a scan
+    far from the training domain) are appended to ``notes``, or warned when ``notes`` is None
     (:func:`~napari_cardiac_priors.errors.note`).
     """
     if isinstance(model, str):
@@ -324,7 +324,9 @@ def segment(volume: Volume, model: str | LoadedModel, *, device: str = "cpu", po
     check_input(volume, entry.input, name=f"model {entry.name!r}")
     if entry.architecture == "acnn3d" and entry.config.get("task") != "segmentation":
         raise InputError(f"model {entry.name!r} is a super-resolution model; use enhance()")
-    found: list = []
+    from .quality import blank_slice_note
+
+    found: list = blank_slice_note(volume)
     if entry.architecture == "acnn3d":
         result = _segment_hr(volume, model, postprocess=postprocess, notes=found)
     elif entry.architecture == "slab2d":

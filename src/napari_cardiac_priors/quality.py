@@ -2,7 +2,8 @@
 
 :func:`training_domain` summarises the scans a model was trained on (stored with the model in
 its manifest entry, ``training.domain``); :func:`domain_notes` compares one scan and its
-result with it and returns short notes for the user (empty when nothing is out of the ordinary).
+result with it and returns short notes for the user (empty when nothing is out of the ordinary);
+:func:`blank_slice_note` flags slices without signal (a lost or zero-filled slice).
 """
 
 from __future__ import annotations
@@ -39,6 +40,26 @@ def training_domain(volumes) -> dict:
     out["inplane_spacing_mm"] = [round(float(min(r["inplane_spacing_mm"] for r in rows)), 4),
                                  round(float(max(r["inplane_max"] for r in rows)), 4)]
     return out
+
+
+def blank_slices(array: np.ndarray) -> list[int]:
+    """Indices of the slices of ``array`` ``(z, y, x)`` that hold one value throughout (a lost or
+    zero-filled slice) in a stack whose other slices carry signal; ``[]`` when none or all are."""
+    flat = np.asarray(array).reshape(np.shape(array)[0], -1)
+    constant = flat.min(axis=1) == flat.max(axis=1)
+    return [] if constant.all() else [int(k) for k in np.flatnonzero(constant)]
+
+
+def blank_slice_note(volume) -> list[str]:
+    """A note for the user when slices of ``volume`` (an image Volume) carry no signal: the
+    result on them, and next to them, is unreliable (the networks see a gap in the anatomy)."""
+    blank = blank_slices(volume.array)
+    if not blank:
+        return []
+    which = ", ".join(str(k) for k in blank)
+    return [f"slice{'s' if len(blank) > 1 else ''} {which} of {volume.shape[0]} (0-based) carr"
+            f"{'y' if len(blank) > 1 else 'ies'} no signal (lost or zero-filled?); the result on and next to "
+            f"{'them' if len(blank) > 1 else 'it'} is unreliable: check it"]
 
 
 def _outside(value: float, rng, margin: float = _MARGIN) -> bool:
