@@ -74,3 +74,21 @@ def test_cli_enhance(tmp_path, lr_stack, capsys):
     assert hr.spatial_shape == (5 * lr_stack.spatial_shape[0], 144, 144)
     assert main(["enhance", str(tmp_path / "case.nii.gz"), "--model", name, "--out", str(tmp_path / "o")]) == 2
     assert "--overwrite" in capsys.readouterr().err
+
+
+def test_bundled_acnn_seg_survives_a_lost_slice():
+    """acnn-seg-phantom 1.3 was trained with zero-filled LR slices: a held-out phantom stack with
+    one interior slice lost still gives the heart (1.2 lost the whole volume, Dice LV ~0.7 on
+    average and down to 0.2 with two slices; measured here 0.949 / 0.854 in 2026-12)."""
+    from napari_cardiac_priors.metrics import dice
+    from napari_cardiac_priors.training.pairs import phantom_pairs
+
+    pair = phantom_pairs([9301])[0]  # a held-out seed, ED
+    lost = pair.test_stack().copy()
+    lost[4] = 0.0
+    notes = []
+    result = segment(pair.lr_volume.with_array(lost), "acnn-seg-phantom", notes=notes)
+    assert any("slice 4 of" in n and "no signal" in n for n in notes)
+    labels = result.labels.array
+    assert labels.shape == pair.hr_labels.shape
+    assert dice(labels == 1, pair.hr_labels == 1) >= 0.90 and dice(labels == 2, pair.hr_labels == 2) >= 0.80
