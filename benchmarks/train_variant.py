@@ -1,7 +1,7 @@
 """Train an ablation: a registry recipe with some of its training options changed.
 
 Run: ``.venv/bin/python benchmarks/train_variant.py RECIPE --set lambda1=0.1 --init MODEL --epochs N
---out training_runs/NAME``. Values are JSON (``0.1``, ``true``, ``"text"``, ``{"a": 1}``).
+--out training_runs/NAME [--lr-schedule cosine-stage]``. Values are JSON (``0.1``, ``true``, ``"text"``, ``{"a": 1}``).
 
 The variant keeps the recipe's name (so that ``--init`` can continue a bundled model of that
 recipe) and its output folder is a training run like any other: ``bench_acnn.py --runs FOLDER``
@@ -27,6 +27,8 @@ def main():
     ap.add_argument("--init")
     ap.add_argument("--epochs", type=int)
     ap.add_argument("--resume", action="store_true")
+    ap.add_argument("--lr-schedule", choices=["constant", "cosine", "cosine-stage"],
+                    help="the learning-rate schedule instead of the recipe's")
     ap.add_argument("--out", required=True)
     args = ap.parse_args()
     recipe = get_recipe(args.recipe)
@@ -36,9 +38,10 @@ def main():
         if not sep:
             ap.error(f"--set {item!r}: KEY=JSON")
         options[key] = json.loads(value)
-    variant = replace(recipe, train_options=options,
-                      description=recipe.description + f" (ablation: {', '.join(args.set) or 'none'})")
-    print(f"{recipe.name} with {', '.join(args.set) or 'no change'}", flush=True)
+    changes = args.set + ([f"lr_schedule={args.lr_schedule}"] if args.lr_schedule else [])
+    variant = replace(recipe, train_options=options, lr_schedule=args.lr_schedule or recipe.lr_schedule,
+                      description=recipe.description + f" (ablation: {', '.join(changes) or 'none'})")
+    print(f"{recipe.name} with {', '.join(changes) or 'no change'}", flush=True)
     weights = train(variant, args.out, epochs=args.epochs, resume=args.resume, init=args.init,
                     progress=lambda info: print(format_progress(info), flush=True))
     print(f"model written to {weights}", flush=True)
