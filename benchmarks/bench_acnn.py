@@ -153,7 +153,7 @@ def stress(n, runs=()):
     ``zero_slices_p``). Network output, no post-processing: mean Dice and HD95 per structure, and
     the count of stacks whose HD95 exceeds 10 mm (a stray island or a broken shape)."""
     from napari_cardiac_priors.metrics import evaluate_labels
-    from napari_cardiac_priors.training.pairs import apply_motion
+    from napari_cardiac_priors.training.pairs import apply_motion, zero_slices
 
     names = ["seg3d-nomotion-phantom", "seg3d-phantom", "acnn-seg-phantom"]
     if not _have(*names):
@@ -170,8 +170,7 @@ def stress(n, runs=()):
         for p, z in zip(pairs, zero):
             lr = p.lr_image if p.motion_px is None or scale == 0 else apply_motion(p.lr_image, scale * p.motion_px)
             if n_zero:
-                lr = lr.copy()
-                lr[z[:n_zero]] = 0.0
+                lr = zero_slices(lr, z[:n_zero])
             stacks.append(lr)
         for name, model in models.items():
             sc = {k: [] for k in ("LV dice", "LV hd95", "MYO dice", "MYO hd95")}

@@ -123,6 +123,12 @@ def sample_pair(pair: Pair, rng, *, motion: bool = True, shift_sd_mm: float = 2.
     interior = np.arange(1, lr.shape[0] - 1)
     if zero_slices_p and interior.size and rng.random() < zero_slices_p:
         k = int(rng.integers(1, min(int(max_zero_slices), interior.size) + 1))
-        lr = np.array(lr, np.float32)
-        lr[rng.choice(interior, size=k, replace=False)] = 0.0
+        lr = zero_slices(lr, rng.choice(interior, size=k, replace=False))
     return lr.astype(np.float32), pair.hr_labels, pair.hr_image
+
+
+def zero_slices(lr: np.ndarray, slices) -> np.ndarray:
+    """A float32 copy of the ``(Zl, Y, X)`` LR stack with the slices ``slices`` set to 0 (lost slices)."""
+    out = np.array(lr, np.float32)
+    out[np.asarray(slices, int)] = 0.0
+    return out

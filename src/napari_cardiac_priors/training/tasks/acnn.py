@@ -80,13 +80,17 @@ class ACNNTask(Task):
     def validate(self, net, items):
         """Scores on the held-out stacks with their own motion; a recipe trained with zero-filled
         slices (``zero_slices_p``) is also scored with one interior slice of each stack set to
-        zero (the same slice every time: :func:`zero_filled`), and its score is the mean of both."""
+        zero (the same slice every time, drawn with the stack's index), and its score is the mean
+        of both."""
         import torch
+
+        from ..pairs import zero_slices
 
         net.eval()
         stacks = [p.test_stack() for p in items]
         if self.options.zero_slices_p:
-            stacks += [zero_filled(s, seed=i) for i, s in enumerate(stacks)]
+            stacks += [zero_slices(s, [np.random.default_rng(i).integers(1, s.shape[0] - 1)])
+                       for i, s in enumerate(stacks)]
         scores = []
         with torch.no_grad():
             for i, lr in enumerate(stacks):
@@ -105,11 +109,3 @@ class ACNNTask(Task):
             return {"dice_LV": float(clean[0]), "dice_MYO": float(clean[1]), **extra, "score": float(s.mean())}
         extra = {} if zero is None else {"mae_zero": float(zero[0])}
         return {"mae": float(clean[0]), **extra, "score": -float(s[0])}
-
-
-def zero_filled(lr: np.ndarray, *, seed: int) -> np.ndarray:
-    """A copy of the ``(Zl, Y, X)`` LR stack with one interior slice (drawn with ``seed``) set to 0."""
-    out = np.array(lr, np.float32)
-    if out.shape[0] > 2:
-        out[int(np.random.default_rng(seed).integers(1, out.shape[0] - 1))] = 0.0
-    return out
