@@ -352,3 +352,21 @@ def test_learning_rate_schedules_over_the_run_or_over_each_stage():
     assert learning_rate(r("cosine-stage"), 4, 8) == learning_rate(r("cosine"), 4, 8)  # no stages: over the run
     with pytest.raises(ValueError, match="unknown learning-rate schedule"):
         learning_rate(r("step"), 0, 8)
+
+
+def test_last_epoch_of_a_run_becomes_a_run_folder(tl_run, tmp_path):
+    """A run keeps its best validation's weights; its checkpoint's last epoch can be scored as a
+    run folder of its own (hash-checked like any run)."""
+    import torch
+
+    from napari_cardiac_priors.training.runs import last_epoch_run, load_run_network, run_entry
+
+    out = last_epoch_run(tl_run[0], tmp_path / "last")
+    entry = run_entry(out)
+    state = torch.load(tl_run[0] / "checkpoint.pt", map_location="cpu", weights_only=True)
+    assert entry["training"]["epochs_trained"] == int(state["epoch"]) == 3
+    net = load_run_network(out)
+    key = next(k for k, v in state["model"].items() if v.is_floating_point() and v.ndim > 1)
+    torch.testing.assert_close(net.state_dict()[key], state["model"][key].half().float())
+    with pytest.raises(ValueError, match="folder of its own"):
+        last_epoch_run(tl_run[0], tl_run[0])

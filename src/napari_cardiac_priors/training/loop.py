@@ -22,6 +22,11 @@ from .recipes import Recipe
 FLOAT32_BUFFERS = ("code_", "distance_", "z_")
 
 
+def stored_weights(state: dict) -> dict:
+    """A state dict as a run stores it: floating-point tensors in float16, but :data:`FLOAT32_BUFFERS`."""
+    return {k: v.half() if v.is_floating_point() and not k.startswith(FLOAT32_BUFFERS) else v for k, v in state.items()}
+
+
 def learning_rate(recipe: Recipe, epoch: int, epochs: int, *, stages=None) -> float:
     """The learning rate of (0-based) ``epoch`` out of ``epochs`` under the recipe's schedule.
 
@@ -104,9 +109,8 @@ def train(recipe: Recipe, out_dir, *, data_root=None, epochs: int | None = None,
         torch.manual_seed(recipe.seed + start)
 
     def save(path_net, record):
-        save_weights({k: v.half() if v.is_floating_point() and not k.startswith(FLOAT32_BUFFERS) else v
-                      for k, v in path_net.state_dict().items()},
-                     out / "model.safetensors", metadata={"recipe": recipe.name, "epoch": record.get("epoch", 0)})
+        save_weights(stored_weights(path_net.state_dict()), out / "model.safetensors",
+                     metadata={"recipe": recipe.name, "epoch": record.get("epoch", 0)})
         _write_entry(recipe, out, record, domain=getattr(task, "domain", None), warm=started_from,
                      provenance=task.provenance())
 
