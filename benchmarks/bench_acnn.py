@@ -301,15 +301,24 @@ def classification(repeats=5):
     print(f"### Pathology classification (stratified 10-fold CV on the 100 ACDC patients' manual labels, random "
           f"forest; mean ± sd over {repeats} repeats with other fold splits, then the first split alone)\n")
     print("| features | phases | NOR/DCM/HCM | all 5 groups | all 5 groups, first split |\n|---|---|---|---|---|")
+    from napari_cardiac_priors.registry import get_model
+
     shapes = {ph: read_shapes(default_root(), phases=ph) for ph in (("ed",), ("ed", "es"))}
     rows = [("pca", ("ed",)), ("pca", ("ed", "es")), ("tl", ("ed",)), ("tl", ("ed", "es")), ("tl+change", ("ed", "es"))]
-    name = {"pca": "PCA, 64 components", "tl": "T-L codes (tl-acdc)", "tl+change": "T-L codes + ES - ED code change"}
+    name = {"pca": "PCA, 64 components", "tl": "T-L codes (tl-acdc)", "tl+change": "T-L codes + ES - ED code change",
+            "pca-own": "PCA, 64 components, the stacks' own axes"}
+    contract = get_model("tl-acdc").input
+    if contract.get("pose"):  # the same features without the pose: what the pose brings
+        name["pca"] += f" ({contract['pose']} pose)"
+        own = {ph: read_shapes(default_root(), phases=ph, contract={**contract, "pose": None}) for ph in (("ed", "es"),)}
+        rows.insert(2, ("pca-own", ("ed", "es")))
     confusions = {}
     for feat, ph in rows:
         cells = []
         for groups in (["NOR", "DCM", "HCM"], None):
-            sub = restrict(shapes[ph], groups) if groups else shapes[ph]
-            x = tl_features(sub) if feat != "pca" else PCAFeatures(64).fit_transform(sub)
+            source = own if feat == "pca-own" else shapes
+            sub = restrict(source[ph], groups) if groups else source[ph]
+            x = PCAFeatures(64).fit_transform(sub) if feat.startswith("pca") else tl_features(sub)
             if feat == "tl+change":  # ED codes, ES codes, ES - ED: a forest splits on one feature at a time
                 x = np.concatenate([x, x[:, x.shape[1] // 2 :] - x[:, : x.shape[1] // 2]], axis=1)
             result = cross_validate(x, sub.groups, repeats=repeats)
@@ -358,6 +367,63 @@ def tl_fit(n_phantom_subjects=20):
             fmt = lambda v: " / ".join(f"{x:.3f}" for x in v)  # noqa: E731
             print(f"| {name} | {what} ({len(items)}) | {fmt(val['ae_dice'])} | {fmt(val['tl_dice'])} |")
     print()
+    if _have("tl-acdc"):
+        linear_ceiling()
+
+
+def linear_ceiling(sizes=(16, 32, 64, 128)):
+    """What a linear code of the ACDC training shapes can carry to held-out shapes: PCA with
+    ``k`` components fitted to the one-hot maps of the tl-acdc training cases (on its grid),
+    each held-out map projected and decoded by the largest class; and the held-out Dice of the
+    training shape that overlaps each held-out case best (an oracle: how near the training set
+    comes to a new heart). A non-linear decoder should beat the first; neither limit is learnt.
+    Both on the stacks' own axes and on the heart's (``pose: lv-rv``)."""
+    from dataclasses import replace
+
+    from napari_cardiac_priors.registry import get_model
+    from napari_cardiac_priors.training.recipes import get_recipe
+    from napari_cardiac_priors.training.tasks import make_task
+
+    recipe = get_recipe(get_model("tl-acdc").training["recipe"])
+    print("### A linear code of the training shapes (PCA) and the nearest training shape, held-out ACDC\n")
+    print("| grid | code | training cases | held-out cases |\n|---|---|---|---|")
+    for pose in (None, "lv-rv"):
+        grid = f"heart's axes ({pose})" if pose else "the stacks' own axes"
+        _linear_ceiling(make_task(replace(recipe, input={**recipe.input, "pose": pose})), grid, sizes)
+    print()
+
+
+def _linear_ceiling(task, grid, sizes):
+    from napari_cardiac_priors.training.tasks.base import _dice_per_class
+
+    recipe = task.recipe
+    classes = range(1, recipe.config["n_classes"])
+    flat = lambda items: np.stack([np.stack([lab == c for c in classes]).ravel() for lab, _ in items]).astype(np.float32)  # noqa: E731
+    train_items, val_items = task.load(recipe.train_ids), task.load(recipe.val_ids)
+    x, y = flat(train_items), flat(val_items)
+    mean = x.mean(0)
+    gram = (x - mean) @ (x - mean).T  # (n, n): the principal axes from the small side
+    w, v = np.linalg.eigh(gram)
+    order = np.argsort(w)[::-1]
+    axes = ((x - mean).T @ v[:, order]) / np.sqrt(np.maximum(w[order], 1e-12))  # (features, n), unit columns
+    shape = train_items[0][0].shape
+
+    def decode(row):
+        prob = row.reshape(len(classes), *shape)
+        return np.where(prob.max(0) > 1 - prob.sum(0), prob.argmax(0) + 1, 0)
+
+    fmt = lambda v: " / ".join(f"{x:.3f}" for x in np.mean(v, axis=0))  # noqa: E731
+    for k in sizes:
+        if k >= len(x):
+            continue
+        a = axes[:, :k]
+        rec = lambda m, items: [_dice_per_class(decode(mean + (r - mean) @ a @ a.T), lab, classes)  # noqa: E731
+                                for r, (lab, _) in zip(m, items)]
+        print(f"| {grid} | PCA {k} | {fmt(rec(x, train_items))} | {fmt(rec(y, val_items))} |")
+    overlap = y @ x.T  # (held-out, training): the best-overlapping training shape per held-out case
+    nearest = [_dice_per_class(train_items[int(np.argmax(o / (x.sum(1) + yi.sum())))][0], lab, classes)
+               for o, yi, (lab, _) in zip(overlap, y, val_items)]
+    print(f"| {grid} | nearest training shape | - | {fmt(nearest)} |", flush=True)
 
 
 def histograms(out="docs/tl_code_histograms.png"):

@@ -224,3 +224,75 @@ def test_bundled_semi_supervised_sdnets_on_a_held_out_slice(acdc_root, name, lea
         if floor is not None:
             assert dice(seg == c, ref == c) > floor
     assert set(ex.channel_classes(code)) & {1, 2} and np.all(ex.stats["std"] > 0.05)  # a channel carries the LV or MYO
+
+
+POSED = {"size": [12, 64, 64], "spacing": [10.0, 1.6, 1.6], "pose": "lv-rv"}
+
+
+def _dice(a, b, classes=(1, 2, 3)):
+    return [2 * np.sum((a == c) & (b == c)) / max(np.sum(a == c) + np.sum(b == c), 1) for c in classes]
+
+
+def test_posed_grid_holds_the_same_heart_however_the_stack_is_stored(ph):
+    """With ``pose: lv-rv`` the T-L grid follows the heart (z base -> apex, x towards the RV):
+    a mirrored, reversed or transposed copy of the stack gives the same grid; the stack's own
+    axes (no pose) give a mirror image for a mirrored copy."""
+    from napari_cardiac_priors.latent import heart_axes, tl_grid_labels
+    from napari_cardiac_priors.volume import restored
+
+    labels = ph.lr_labels
+    axes = heart_axes(labels)
+    assert np.allclose(axes.T @ axes, np.eye(3), atol=1e-9) and np.isclose(np.linalg.det(axes), 1.0)
+    lv, rv = (labels.index_to_world(np.argwhere(np.isin(labels.array, c)).mean(axis=0)) for c in ((1, 2), 3))
+    assert (rv - lv) @ axes[:, 0] > 10.0  # mm: the RV lies along +x
+    ref = tl_grid_labels(labels, POSED).array
+    own = {**POSED, "pose": None}
+    for kw in (dict(flip=("x",)), dict(flip=("z",)), dict(swap_xy=True), dict(flip=("y", "z"), swap_xy=True)):
+        moved = restored(labels, **kw)
+        assert min(_dice(tl_grid_labels(moved, POSED).array, ref)) > 0.97, kw
+    mirrored = tl_grid_labels(restored(labels, flip=("x",)), own).array
+    assert min(_dice(mirrored, tl_grid_labels(labels, own).array)) < 0.7
+
+
+def test_posed_grid_undoes_an_inplane_rotation_of_the_heart(ph):
+    """The same heart turned by 40 degrees within its slices (the stack's axes unchanged) lands
+    on nearly the same posed grid; on the stack's own axes it stays turned."""
+    from scipy import ndimage
+
+    from napari_cardiac_priors.latent import tl_grid_labels
+
+    labels = ph.lr_labels
+    turned = labels.with_array(np.stack([ndimage.rotate(s, 40, reshape=False, order=0) for s in labels.array]))
+    own = {**POSED, "pose": None}
+    posed = _dice(tl_grid_labels(turned, POSED).array, tl_grid_labels(labels, POSED).array)
+    plain = _dice(tl_grid_labels(turned, own).array, tl_grid_labels(labels, own).array)
+    assert min(posed) > 0.85 and min(plain) < 0.6, (posed, plain)
+
+
+def test_prior_sample_grid_is_the_grid_the_shape_model_encodes(ph):
+    """The ACNN prior samples a model-grid volume at the T-L grid's points: with and without a
+    pose, sampling the label map there gives what tl_grid_labels gives."""
+    from napari_cardiac_priors.latent import tl_grid_labels
+    from napari_cardiac_priors.training.tasks.prior import tl_sample_grid
+    from napari_cardiac_priors.volume import Volume
+
+    lab = np.ascontiguousarray(ph.lr_labels.array)
+    spacing = tuple(float(v) for v in ph.lr_labels.spacing)
+    for pose in (None, "lv-rv"):
+        grid = tl_sample_grid(lab, spacing, POSED["size"], POSED["spacing"], pose=pose)
+        onehot = torch.from_numpy(np.eye(int(lab.max()) + 1, dtype=np.float32)[lab].transpose(3, 0, 1, 2))[None]
+        sampled = torch.nn.functional.grid_sample(onehot, torch.from_numpy(grid)[None], mode="nearest",
+                                                  align_corners=True)[0].argmax(0).numpy()
+        expected = tl_grid_labels(Volume(lab, spacing=spacing, kind="labels"), {**POSED, "pose": pose}).array
+        assert np.mean(sampled == expected) > 0.995, pose
+
+
+def test_pose_needs_both_ventricles_and_a_3d_grid(ph):
+    from napari_cardiac_priors.latent import heart_axes, pose_axes
+
+    lv_only = ph.lr_labels.with_array(np.where(ph.lr_labels.array == 3, 0, ph.lr_labels.array))
+    assert heart_axes(lv_only) is None and pose_axes(lv_only, POSED) is None
+    with pytest.raises(ValueError, match="pose"):
+        pose_axes(ph.lr_labels, {**POSED, "pose": "long-axis"})
+    with pytest.raises(ValueError, match="pose"):
+        pose_axes(ph.lr_labels, {"size": [64, 64], "spacing": [1.6, 1.6], "pose": "lv-rv"})

@@ -27,8 +27,10 @@ class ShapeSet:
 
 
 def read_shapes(folder, *, phases=("ed",), shape_model: str = "tl-acdc", seg_model: str | None = "sslln-acdc",
-                device: str = "cpu") -> ShapeSet:
-    """Label maps of the ACDC-layout patients in ``folder`` on the T-L grid of ``shape_model``.
+                device: str = "cpu", contract: dict | None = None) -> ShapeSet:
+    """Label maps of the ACDC-layout patients in ``folder`` on the T-L grid of ``shape_model``
+    (or of ``contract``: ``size``, ``spacing`` and optionally ``pose``, for features other than
+    the model's codes).
 
     A phase without a manual ``*_gt`` file is segmented with ``seg_model`` (an error if None).
     """
@@ -36,7 +38,7 @@ def read_shapes(folder, *, phases=("ed",), shape_model: str = "tl-acdc", seg_mod
     from .io.acdc import iter_patients
     from .latent import tl_grid_labels
 
-    contract = load_model(shape_model, device=device).entry.input
+    contract = contract or load_model(shape_model, device=device).entry.input
     out = ShapeSet(maps={ph: [] for ph in phases})
     patients = list(iter_patients(folder))
     if not patients:

@@ -121,6 +121,18 @@ _N_RAYS = 360
 _STEP_MM = 0.25
 
 
+def apex_at_low_index(labels: np.ndarray) -> bool:
+    """Whether the apex of the canonical label map ``(z, y, x)`` lies towards slice 0: the base
+    is the end towards which the LV cavity opens to background along z (the apex is capped)."""
+    from .conventions import BACKGROUND, LV
+
+    lab = np.asarray(labels)
+    cavity = lab == LV
+    open_up = np.count_nonzero(cavity[:-1] & (lab[1:] == BACKGROUND)) + np.count_nonzero(cavity[-1])
+    open_down = np.count_nonzero(cavity[1:] & (lab[:-1] == BACKGROUND)) + np.count_nonzero(cavity[0])
+    return bool(open_up >= open_down)
+
+
 def derive_from_labels(labels, spacing=None, *, affine=None, notes: list | None = None) -> Landmarks:
     """The six landmarks measured on a bi-ventricular label map (for data without annotations).
 
@@ -167,11 +179,8 @@ def derive_from_labels(labels, spacing=None, *, affine=None, notes: list | None 
     if lv_z.size == 0:
         note("derive_from_labels: no LV in the label map; all landmarks are NaN", notes)
         return result()
-    # the base is the end where the cavity opens to background along z (the apex is capped)
+    apical_low = apex_at_low_index(lab)
     cavity = lab == LV
-    open_up = np.count_nonzero(cavity[:-1] & (lab[1:] == BACKGROUND)) + np.count_nonzero(cavity[-1])
-    open_down = np.count_nonzero(cavity[1:] & (lab[:-1] == BACKGROUND)) + np.count_nonzero(cavity[0])
-    apical_low = open_up >= open_down
     to_base = 1 if apical_low else -1
 
     myo_z = np.nonzero((lab == MYO).any(axis=(1, 2)))[0]

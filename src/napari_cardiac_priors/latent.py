@@ -2,8 +2,10 @@
 
 A T-L model's input contract gives the grid its autoencoder sees (``size`` ``(Z, Y, X)`` and
 ``spacing`` mm). :func:`tl_grid_labels` resamples a label map onto that grid (nearest
-neighbour, the label map's own orientation, centred on its heart: the centroid of LV, MYO
-and RV); :func:`encode_labels` gives its code; :func:`plausibility` its Mahalanobis distance
+neighbour, centred on its heart: the centroid of LV, MYO and RV). The grid's axes are the
+label map's own unless the contract names a ``pose``: with ``"pose": "lv-rv"`` they are the
+heart's (:func:`heart_axes`), so that a code describes the shape whatever the heart's in-plane
+rotation and however the stack is stored. :func:`encode_labels` gives its code; :func:`plausibility` its Mahalanobis distance
 to the training codes and where that distance falls among the training subjects' own.
 """
 
@@ -22,7 +24,47 @@ def tl_grid_labels(labels: Volume, contract: dict) -> Volume:
     heart = np.argwhere(np.isin(labels.array, (1, 2, 3)))
     if heart.size == 0:
         raise InputError("the label map holds no LV, MYO or RV: there is no shape to encode")
-    return _tl_grid(labels, contract, heart.mean(axis=0), order=0)
+    return _tl_grid(labels, contract, heart.mean(axis=0), order=0, axes=pose_axes(labels, contract))
+
+
+POSES = ("lv-rv",)
+
+
+def pose_axes(labels: Volume, contract: dict) -> np.ndarray | None:
+    """The T-L grid's axes for ``labels`` under ``contract``: :func:`heart_axes` when the
+    contract's ``pose`` is ``"lv-rv"`` (and the map holds both ventricles), else None (the
+    label map's own axes). Poses apply to 3D grids only: one slice has no base or apex."""
+    pose = contract.get("pose")
+    if pose is None:
+        return None
+    if pose not in POSES or len(contract["size"]) != 3:
+        raise ValueError(f"pose {pose!r}: T-L contracts know {POSES} on 3D grids")
+    return heart_axes(labels)
+
+
+def heart_axes(labels: Volume) -> np.ndarray | None:
+    """Unit world axes ``(3, 3)`` (columns x, y, z) of the heart in a label map ``(Z, Y, X)``:
+    z along the slice normal from base to apex (:func:`~.landmarks.apex_at_low_index`), x from
+    the LV (cavity and myocardium) centroid to the RV centroid within the slice plane, y = z x x
+    (the same handedness as ACDC's stacks). None if the map has no LV or no RV, or they share a
+    centroid. Derived in world coordinates, so a stack stored in another voxel order gives the
+    same axes."""
+    from .landmarks import apex_at_low_index
+
+    lab = labels.array
+    lv, rv = np.argwhere(np.isin(lab, (1, 2))), np.argwhere(lab == 3)
+    if not len(lv) or not len(rv):
+        return None
+    z = labels.affine[:3, 2] / np.linalg.norm(labels.affine[:3, 2])
+    if apex_at_low_index(lab):
+        z = -z
+    centres = labels.index_to_world(np.stack([lv.mean(axis=0), rv.mean(axis=0)]))
+    x = centres[1] - centres[0]
+    x = x - (x @ z) * z
+    if np.linalg.norm(x) < 1e-6:
+        return None
+    x = x / np.linalg.norm(x)
+    return np.stack([x, np.cross(z, x), z], axis=1)
 
 
 def tl_grid_image(image: Volume, contract: dict) -> Volume:
@@ -37,7 +79,15 @@ def tl_grid_image(image: Volume, contract: dict) -> Volume:
     return _tl_grid(vol, contract, (np.array(image.spatial_shape, float) - 1) / 2.0, order=1)
 
 
-def _tl_grid(vol: Volume, contract: dict, centre_zyx, *, order: int) -> Volume:
+def _tl_grid(vol: Volume, contract: dict, centre_zyx, *, order: int, axes=None) -> Volume:
+    size, affine = tl_grid_affine(vol, contract, centre_zyx, axes=axes)
+    return resample(vol, affine=affine, shape=size, order=order)
+
+
+def tl_grid_affine(vol: Volume, contract: dict, centre_zyx, *, axes=None) -> tuple[tuple, np.ndarray]:
+    """``(size (Z, Y, X), affine)`` of the T-L grid of ``contract`` centred on the voxel index
+    ``centre_zyx`` of ``vol``: the affine maps grid indices (x, y, z) to world mm, along the unit
+    world ``axes`` ``(3, 3)`` (columns x, y, z; None: ``vol``'s own)."""
     size = [int(v) for v in contract["size"]]
     spacing = [float(v) for v in contract["spacing"]]
     if len(size) == 2:  # a 2D model: one slice, kept at its own thickness
@@ -45,12 +95,13 @@ def _tl_grid(vol: Volume, contract: dict, centre_zyx, *, order: int) -> Volume:
             raise InputError(f"this shape model is 2D: it encodes one slice, got {vol.spatial_shape[0]} (pick one)")
         size, spacing = [1, *size], [float(vol.spacing[0]), *spacing]
     centre = vol.affine @ np.r_[np.asarray(centre_zyx, float)[::-1], 1.0]  # (x, y, z) voxel index -> world
-    axes = vol.affine[:3, :3] / np.linalg.norm(vol.affine[:3, :3], axis=0)
+    if axes is None:
+        axes = vol.affine[:3, :3] / np.linalg.norm(vol.affine[:3, :3], axis=0)
     affine = np.eye(4)
-    affine[:3, :3] = axes * np.array(spacing[::-1])  # columns x, y, z
+    affine[:3, :3] = np.asarray(axes, float) * np.array(spacing[::-1])  # columns x, y, z
     half = (np.array(size[::-1], float) - 1) / 2.0
     affine[:3, 3] = centre[:3] - affine[:3, :3] @ half
-    return resample(vol, affine=affine, shape=tuple(size), order=order)
+    return tuple(size), affine
 
 
 def tl_codes(model, maps, *, batch_size: int = 8) -> np.ndarray:
@@ -193,7 +244,8 @@ class TLExplorer(_Explorer):
         """An intensity image -> the code the T-L predictor gives it (no segmentation needed).
 
         The image is resampled onto the model grid centred on its own centre, so the heart
-        should lie near the middle of the field of view (as in planned short-axis stacks)."""
+        should lie near the middle of the field of view (as in planned short-axis stacks), and
+        on its own axes (a model with a ``pose`` was trained on the heart's: a note says so)."""
         import torch
 
         vol = _as_volume(image, spacing, "image")
@@ -204,6 +256,10 @@ class TLExplorer(_Explorer):
         with torch.inference_mode():
             z = self.net.predictor(torch.from_numpy(np.ascontiguousarray(x))[None, None].to(self.model.device))
         notes = ["code predicted from the image by the T-L predictor (the model's image-to-shape route)"]
+        if self.contract.get("pose"):
+            notes.append("this shape model reads hearts on their own axes (LV to RV, base to apex), which an image "
+                         "alone does not give: the code assumes the heart turned as the stack shows it; encode a "
+                         "segmentation for a code that does not depend on how the heart lies")
         squeeze = np.ndim(getattr(image, "array", image)) == 2
         return Code(z[0].float().cpu().numpy(), None, {"source": vol, "model_grid": grid, "squeeze": squeeze}, notes)
 

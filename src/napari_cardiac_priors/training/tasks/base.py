@@ -38,7 +38,7 @@ class Task:
         self.options = self.Options.parse(recipe.train_options, recipe=recipe.name)
         self.recipe, self.device, self.data_root = recipe, device, data_root
         self._prior = None
-        self._prior_spacing = None
+        self._prior_spacing = self._prior_pose = None
 
     def prior(self):
         """The frozen T-L network of the ``prior`` option (None: no shape prior), loaded once."""
@@ -47,7 +47,9 @@ class Task:
             return None
         if self._prior is None:
             self._prior = load_frozen_tl(name, device=self.device)
-            self._prior_spacing = tuple(float(v) for v in _tl_contract(name)["spacing"])
+            contract = _tl_contract(name)
+            self._prior_spacing = tuple(float(v) for v in contract["spacing"])
+            self._prior_pose = contract.get("pose")
         return self._prior
 
     def provenance(self) -> dict:

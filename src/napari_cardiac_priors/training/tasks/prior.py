@@ -55,19 +55,26 @@ def load_frozen_tl(name, *, device="cpu"):
     return net.to(device).eval().requires_grad_(False)
 
 
-def tl_sample_grid(labels: np.ndarray, spacing, shape, tl_spacing) -> np.ndarray:
+def tl_sample_grid(labels: np.ndarray, spacing, shape, tl_spacing, *, pose: str | None = None) -> np.ndarray:
     """Where the voxels of a T-L grid (``shape`` ``(Z, Y, X)`` at ``tl_spacing`` mm, centred on the
     heart of ``labels``) lie in a model-grid volume ``(S, Y, X)`` of ``spacing`` mm: an array
     ``(Z, Y, X, 3)`` of (x, y, z) coordinates in [-1, 1] for ``torch.nn.functional.grid_sample``
-    (``align_corners=True``). Axes are the model grid's (no rotation)."""
+    (``align_corners=True``). Axes are the model grid's, or the heart's with ``pose="lv-rv"``
+    (the prior's contract; :func:`~napari_cardiac_priors.latent.heart_axes`): the same grid as
+    :func:`~napari_cardiac_priors.latent.tl_grid_labels` gives the prior's own training shapes."""
+    from ...latent import pose_axes, tl_grid_affine
+    from ...volume import Volume
+
+    vol = Volume(np.asarray(labels), spacing=tuple(float(v) for v in spacing), kind="labels")
     heart = np.argwhere(np.isin(labels, (1, 2, 3)))
     centre = heart.mean(axis=0) if heart.size else (np.array(labels.shape, float) - 1) / 2.0
-    axes = []
-    for a in range(3):
-        idx = centre[a] + (np.arange(shape[a]) - (shape[a] - 1) / 2.0) * float(tl_spacing[a]) / float(spacing[a])
-        axes.append(2.0 * idx / max(labels.shape[a] - 1, 1) - 1.0)
-    z, y, x = np.meshgrid(*axes, indexing="ij")
-    return np.stack([x, y, z], axis=-1).astype(np.float32)
+    contract = {"size": [int(v) for v in shape], "spacing": [float(v) for v in tl_spacing], "pose": pose}
+    size, affine = tl_grid_affine(vol, contract, centre, axes=pose_axes(vol, contract))
+    to_index = np.linalg.inv(vol.affine) @ affine  # grid (x, y, z, 1) -> model-grid voxel (x, y, z, 1)
+    z, y, x = np.meshgrid(*(np.arange(n, dtype=float) for n in size), indexing="ij")
+    idx = np.stack([x, y, z], axis=-1) @ to_index[:3, :3].T + to_index[:3, 3]  # (Z, Y, X, 3): x, y, z
+    extent = np.array([max(n - 1, 1) for n in labels.shape[::-1]], float)
+    return (2.0 * idx / extent - 1.0).astype(np.float32)
 
 
 def volume_prior_loss(encoder, logits, target, grids):

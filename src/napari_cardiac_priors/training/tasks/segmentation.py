@@ -83,7 +83,8 @@ class SegmentationTask(Task):
             tensors = tuple(torch.from_numpy(np.stack(v)).to(self.device) for v in zip(*batch))
             if prior is not None:  # where the T-L grid lies in each sample (centred on its heart)
                 spacing = [(float(items[i]["volume"].spacing[0]), *map(float, contract["spacing"][1:])) for i in idx]
-                grids = np.stack([tl_sample_grid(b[1], sp, prior.autoencoder.shape, self._prior_spacing)
+                grids = np.stack([tl_sample_grid(b[1], sp, prior.autoencoder.shape, self._prior_spacing,
+                                                pose=self._prior_pose)
                                   for b, sp in zip(batch, spacing)])
                 tensors = (*tensors, torch.from_numpy(grids).to(self.device))
             yield tensors

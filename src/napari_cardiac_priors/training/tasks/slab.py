@@ -271,7 +271,8 @@ class SlabTask(Task):
         slabs, labels, _ = zip(*(sample_slab(still, k, r.input, size, aug) for k in range(arrays["image"].shape[0])))
         labels = np.stack(labels)
         spacing = (arrays["spacing"][0], *(float(v) for v in r.input["spacing"][1:]))
-        grid = tl_sample_grid(labels, spacing, self.prior().autoencoder.shape, self._prior_spacing)
+        grid = tl_sample_grid(labels, spacing, self.prior().autoencoder.shape, self._prior_spacing,
+                              pose=self._prior_pose)
         return (torch.from_numpy(np.stack(slabs)).to(self.device), torch.from_numpy(labels[None]).long().to(self.device),
                 torch.from_numpy(grid[None]).to(self.device))
 
