@@ -52,8 +52,9 @@ def install_tiny_acnn(tmp_path, *, name="tiny-acnn", task="segmentation", seed=0
 
 
 def install_tiny_tl(tmp_path, *, name="tiny-tl", n_classes=5, shape=(48, 48, 48), spacing=(2.0, 1.25, 1.25), seed=0,
-                    preview_blocks=None) -> str:
-    """An untrained T-L model with code statistics of random codes, installed as a user model."""
+                    preview_blocks=None, pose=None) -> str:
+    """An untrained T-L model with code statistics of random codes, installed as a user model
+    (``pose``: the contract's, e.g. ``"lv-rv"``)."""
     import numpy as np
 
     from napari_cardiac_priors.training.tasks import set_code_statistics
@@ -69,7 +70,8 @@ def install_tiny_tl(tmp_path, *, name="tiny-tl", n_classes=5, shape=(48, 48, 48)
     registry.save_weights(net.state_dict(), path)
     registry.add_model(path, {
         "name": name, "version": "0", "task": "shape-prior", "architecture": "tl", "config": config,
-        "input": {"size": list(shape), "spacing": list(spacing)}, "description": "untrained test model", "license": "CC0-1.0",
+        "input": {"size": list(shape), "spacing": list(spacing), **({"pose": pose} if pose else {})},
+        "description": "untrained test model", "license": "CC0-1.0",
     })
     return name
 

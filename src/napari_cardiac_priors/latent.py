@@ -5,8 +5,9 @@ A T-L model's input contract gives the grid its autoencoder sees (``size`` ``(Z,
 neighbour, centred on its heart: the centroid of LV, MYO and RV). The grid's axes are the
 label map's own unless the contract names a ``pose``: with ``"pose": "lv-rv"`` they are the
 heart's (:func:`heart_axes`), so that a code describes the shape whatever the heart's in-plane
-rotation and however the stack is stored. :func:`encode_labels` gives its code; :func:`plausibility` its Mahalanobis distance
-to the training codes and where that distance falls among the training subjects' own.
+rotation and however the stack is stored. :func:`encode_labels` gives its code;
+:func:`plausibility` its Mahalanobis distance to the training codes and where that distance
+falls among the training subjects' own.
 """
 
 from __future__ import annotations
@@ -234,6 +235,9 @@ class TLExplorer(_Explorer):
         unknown = sorted(int(v) for v in np.unique(vol.array) if not 0 <= v < n)
         if unknown:
             notes.append(f"label values {unknown} are not among the model's classes 0-{n - 1} and were encoded as background")
+        if self.contract.get("pose") and pose_axes(vol, self.contract) is None:
+            notes.append("the label map has no LV or no RV to turn it by: it was encoded on its own axes, not the "
+                         "heart's as the model was trained")
         if vol.spatial_shape != grid.spatial_shape or not np.allclose(vol.spacing, grid.spacing):
             notes.append(f"resampled from {vol.spatial_shape} at {tuple(round(s, 3) for s in vol.spacing)} mm to the "
                          f"model's {grid.spatial_shape} grid at {tuple(self.contract['spacing'])} mm")
