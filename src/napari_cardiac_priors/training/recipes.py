@@ -208,7 +208,8 @@ RECIPES.update({
     "tl-acdc": Recipe(
         name="tl-acdc",
         description="T-L network on ACDC label volumes (LV, MYO, RV) resampled to a fixed 12 x 96 x 96 grid "
-                    "(10 x 1.6 x 1.6 mm, centred on the heart); code mean/std/covariance stored",
+                    "(10 x 1.6 x 1.6 mm, centred on the heart, on its own axes: base to apex, LV to RV); "
+                    "code mean/std/covariance stored",
         architecture="tl",
         config={"n_classes": 4, "shape": [12, 96, 96], "code_size": 64, "predictor_widths": [8, 16, 32, 64],
                 "strides": [[1, 2, 2], [2, 2, 2], [1, 2, 2], [1, 2, 2]]},
