@@ -1,12 +1,12 @@
 """Figures of the ACNN issue: Table I and III analogues on held-out phantoms, ACDC ACNN-Seg vs
 U-Net with implausible-result counts, pathology classification from codes, code histograms.
 
-Run: ``.venv/bin/python benchmarks/bench_acnn.py [--phantoms 10] [--parts tableI,stress,tableIII,srtime,acdc,classify,hist,conv3d,tlfit]
+Run: ``.venv/bin/python benchmarks/bench_acnn.py [--phantoms 10] [--parts tableI,stress,tableIII,srtime,acdc,classify,hist,conv3d,tlfit,tlorder]
 [--runs training_runs/A,training_runs/B]``.
 Models come from the registry (bundled, or installed with ``cardiac-priors models add``); a
 part whose models are missing says so and is skipped. ``--runs`` adds the segmentation
 networks of unbundled training runs (folders with ``model.safetensors`` and
-``manifest_entry.json``, an ablation say) as extra rows of ``tableI`` and ``stress``. Held-out phantoms: seeds 9300+ (never
+``manifest_entry.json``, an ablation say) as extra rows of ``tableI`` and ``stress`` (T-L runs: of ``tlorder``). Held-out phantoms: seeds 9300+ (never
 in a recipe). Distances are 3D in mm on the HR grid.
 """
 
@@ -426,6 +426,53 @@ def _linear_ceiling(task, grid, sizes):
     print(f"| {grid} | nearest training shape | - | {fmt(nearest)} |", flush=True)
 
 
+def tl_order(runs=()):
+    """How far a T-L code moves when the same held-out ACDC label map is stored in another voxel
+    order (the same heart in the world: mirrored, slices reversed, rows and columns swapped),
+    in units of the spread of the training codes (the norm of their per-dimension std): the
+    shipped ``tl-acdc`` and any T-L training run folders in ``runs`` (an older version, say)."""
+    from pathlib import Path
+
+    import torch
+
+    from napari_cardiac_priors.inference import load_model
+    from napari_cardiac_priors.io.acdc import default_root, iter_patients
+    from napari_cardiac_priors.latent import tl_grid_labels
+    from napari_cardiac_priors.nn.tl import one_hot
+    from napari_cardiac_priors.training.recipes import ACDC_VALIDATION
+    from napari_cardiac_priors.training.runs import load_run_network, run_entry
+    from napari_cardiac_priors.volume import restored
+
+    orders = {"x mirrored": dict(flip=("x",)), "slices reversed": dict(flip=("z",)), "x and y swapped": dict(swap_xy=True)}
+    labels = [p.labels(ph) for p in iter_patients(default_root(), ids=ACDC_VALIDATION) for ph in ("ed", "es")]
+    print("### T-L codes of a stack stored in another voxel order (held-out ACDC, ED + ES)\n")
+    print("| model | pose | " + " | ".join(f"{k}: median (max)" for k in orders) + " |\n|---|---|" + "---|" * len(orders))
+    for name in ["tl-acdc", *[r for r in runs if Path(r, "manifest_entry.json").is_file()
+                              and run_entry(r).get("architecture") == "tl"]]:
+        if Path(name).is_dir():
+            net, contract, version = load_run_network(name), run_entry(name)["input"], run_entry(name)["version"]
+        else:
+            model = load_model(name)
+            net, contract, version = model.network.float(), model.entry.input, model.entry.version
+        net.eval()
+        n = net.autoencoder.n_classes
+
+        def code(vol):
+            grid = tl_grid_labels(vol, contract).array
+            grid = np.where(grid < n, grid, 0)
+            with torch.inference_mode():
+                return net.autoencoder.encode(one_hot(torch.from_numpy(grid.astype(np.int64))[None], n))[0].numpy()
+
+        spread = float(np.linalg.norm(net.code_std.numpy()))
+        ref = [code(v) for v in labels]
+        cells = []
+        for kw in orders.values():
+            d = np.array([np.linalg.norm(code(restored(v, **kw)) - r) / spread for v, r in zip(labels, ref)])
+            cells.append(f"{np.median(d):.3f} ({d.max():.3f})")
+        print(f"| {Path(name).name} {version} | {contract.get('pose') or 'own axes'} | " + " | ".join(cells) + " |", flush=True)
+    print()
+
+
 def histograms(out="docs/tl_code_histograms.png"):
     """Fig. 5: histograms of 16 code dimensions of tl-acdc over the ACDC label maps, as a PNG."""
     from napari_cardiac_priors.classify import read_shapes, tl_features
@@ -514,6 +561,8 @@ def main():
         histograms()
     if "tlfit" in parts:
         tl_fit()
+    if "tlorder" in parts:
+        tl_order(runs)
     if "conv3d" in parts:
         conv3d_speed()
 
