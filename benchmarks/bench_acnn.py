@@ -432,13 +432,11 @@ def tl_order(runs=()):
     in units of the spread of the training codes (the norm of their per-dimension std): the
     shipped ``tl-acdc`` and any T-L training run folders in ``runs`` (an older version, say)."""
     from pathlib import Path
-
-    import torch
+    from types import SimpleNamespace
 
     from napari_cardiac_priors.inference import load_model
     from napari_cardiac_priors.io.acdc import default_root, iter_patients
-    from napari_cardiac_priors.latent import tl_grid_labels
-    from napari_cardiac_priors.nn.tl import one_hot
+    from napari_cardiac_priors.latent import tl_codes, tl_grid_labels
     from napari_cardiac_priors.training.recipes import ACDC_VALIDATION
     from napari_cardiac_priors.training.runs import load_run_network, run_entry
     from napari_cardiac_priors.volume import restored
@@ -449,25 +447,18 @@ def tl_order(runs=()):
     print("| model | pose | " + " | ".join(f"{k}: median (max)" for k in orders) + " |\n|---|---|" + "---|" * len(orders))
     for name in ["tl-acdc", *[r for r in runs if Path(r, "manifest_entry.json").is_file()
                               and run_entry(r).get("architecture") == "tl"]]:
-        if Path(name).is_dir():
-            net, contract, version = load_run_network(name), run_entry(name)["input"], run_entry(name)["version"]
+        if Path(name).is_dir():  # a run folder: its network, read as tl_codes reads a loaded model
+            model = SimpleNamespace(network=load_run_network(name), device="cpu")
+            contract, version = run_entry(name)["input"], run_entry(name)["version"]
         else:
             model = load_model(name)
-            net, contract, version = model.network.float(), model.entry.input, model.entry.version
-        net.eval()
-        n = net.autoencoder.n_classes
-
-        def code(vol):
-            grid = tl_grid_labels(vol, contract).array
-            grid = np.where(grid < n, grid, 0)
-            with torch.inference_mode():
-                return net.autoencoder.encode(one_hot(torch.from_numpy(grid.astype(np.int64))[None], n))[0].numpy()
-
-        spread = float(np.linalg.norm(net.code_std.numpy()))
-        ref = [code(v) for v in labels]
+            contract, version = model.entry.input, model.entry.version
+        codes = lambda vols: tl_codes(model, np.stack([tl_grid_labels(v, contract).array for v in vols]))  # noqa: E731
+        spread = float(np.linalg.norm(model.network.code_std.float().numpy()))
+        ref = codes(labels)
         cells = []
         for kw in orders.values():
-            d = np.array([np.linalg.norm(code(restored(v, **kw)) - r) / spread for v, r in zip(labels, ref)])
+            d = np.linalg.norm(codes([restored(v, **kw) for v in labels]) - ref, axis=1) / spread
             cells.append(f"{np.median(d):.3f} ({d.max():.3f})")
         print(f"| {Path(name).name} {version} | {contract.get('pose') or 'own axes'} | " + " | ".join(cells) + " |", flush=True)
     print()

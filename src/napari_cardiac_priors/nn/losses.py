@@ -195,8 +195,9 @@ def sdnet_loss(model, out: dict, image: torch.Tensor, labels: torch.Tensor, labe
     z-reconstruction MAE (a sampled z; draws from torch's generator) (+ the anatomy round trip
     where its weight is not 0) + soft Dice on the labelled slices, and unless ``adversarial`` is
     False (a warm-up without the mask critic) the LSGAN terms on masks: the generator's term
-    sees the critic's parameters detached, and the critic's own term (real = the labelled slices' one-hot masks, fake = the detached
-    predictions, weighted 0.5) is added, so that one backward pass trains both sides.
+    sees the critic's parameters detached, and the critic's own term (real = the labelled
+    slices' one-hot masks, fake = the detached predictions, weighted 0.5) is added, so that one
+    backward pass trains both sides.
 
     ``out``: ``model(image)`` (its dict); ``image`` ``(N, 1, H, W)``; ``labels`` ``(N, H, W)``
     integer; ``labelled`` ``(N,)`` bool: the slices whose labels count. ``terms``: a dict that

@@ -89,8 +89,9 @@ class ACNNTask(Task):
         net.eval()
         stacks = [p.test_stack() for p in items]
         if self.options.zero_slices_p:
-            stacks += [zero_slices(s, [np.random.default_rng(i).integers(1, s.shape[0] - 1)])
-                       for i, s in enumerate(stacks)]
+            lost = [np.random.default_rng(i).integers(1, s.shape[0] - 1) if s.shape[0] > 2 else None
+                    for i, s in enumerate(stacks)]  # one interior slice per stack, if it has one
+            stacks += [s if k is None else zero_slices(s, [k]) for s, k in zip(stacks, lost)]
         scores = []
         with torch.no_grad():
             for i, lr in enumerate(stacks):
